@@ -1,0 +1,1 @@
+"""Numba kernels: plain @njit(cache=True) functions over contiguous arrays and ints."""

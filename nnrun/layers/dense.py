@@ -1,0 +1,65 @@
+"""Fully connected layer: y = x @ weight + bias, on the BLAS matmul."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import numpy as np
+from pydantic import Field
+
+from nnrun import initializers
+from nnrun.layers.base import BuildContext, Layer, Shape
+from nnrun.registry import LAYERS
+
+InitSpec = str | dict[str, Any] | None
+
+
+@LAYERS.register("dense")
+class Dense(Layer):
+    """Affine map. x: (N, in_features) -> y: (N, units); weight: (in_features, units), bias: (units,)."""
+
+    decayed = ("weight",)
+
+    def __init__(
+        self,
+        units: Annotated[int, Field(gt=0, description="output features")],
+        use_bias: Annotated[bool, Field(description="add a learned bias")] = True,
+        weight_init: Annotated[InitSpec, Field(description="initializer for the weight; null = model default")] = None,
+        bias_init: Annotated[InitSpec, Field(description="initializer for the bias; null = model default")] = None,
+        *,
+        name: str | None = None,
+    ):
+        super().__init__(name=name)
+        self.units = units
+        self.use_bias = use_bias
+        self.weight_init = weight_init
+        self.bias_init = bias_init
+
+    def _build(self, input_shape: Shape, ctx: BuildContext) -> Shape:
+        if len(input_shape) != 1:
+            raise self.shape_error("a flat input (features,); add a `flatten` layer before it", input_shape)
+        fan_in = input_shape[0]
+        self.weight_init = self.weight_init if self.weight_init is not None else ctx.weight_init
+        weight = initializers.get(self.weight_init, where=f"layer {self.describe()}: weight_init")
+        self.params["weight"] = weight((fan_in, self.units), fan_in, self.units, ctx.init_rng, self.dtype)
+        if self.use_bias:
+            self.bias_init = self.bias_init if self.bias_init is not None else ctx.bias_init
+            bias = initializers.get(self.bias_init, where=f"layer {self.describe()}: bias_init")
+            self.params["bias"] = bias((self.units,), fan_in, self.units, ctx.init_rng, self.dtype)
+        return (self.units,)
+
+    def forward(self, x: np.ndarray, train: bool) -> np.ndarray:
+        self.x = x
+        y = x @ self.params["weight"]
+        if self.use_bias:
+            y += self.params["bias"]
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        np.matmul(self.x.T, dy, out=self.grads["weight"])
+        if self.use_bias:
+            np.sum(dy, axis=0, out=self.grads["bias"])
+        return dy @ self.params["weight"].T
+
+    def flops(self) -> int:
+        return 2 * self.input_shape[0] * self.units + (self.units if self.use_bias else 0)
