@@ -1,1 +1,233 @@
-"""(in progress)"""
+"""2-D convolution over NCHW images: numba im2col/col2im around BLAS matmuls, in cache-sized chunks."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import Field, PositiveInt
+
+from nnrun import initializers
+from nnrun.kernels import conv as kernels
+from nnrun.layers.base import BuildContext, Layer, Shape
+from nnrun.registry import LAYERS
+
+InitSpec = str | dict[str, Any] | None
+NonNegativeInt = Annotated[int, Field(ge=0)]
+SizeSpec = PositiveInt | tuple[PositiveInt, PositiveInt]
+PaddingSpec = Literal["valid", "same"] | NonNegativeInt | tuple[NonNegativeInt, NonNegativeInt]
+
+# The batch is unfolded CHUNK_ELEMENTS im2col entries at a time (4 MB in float32), so each chunk is
+# still in cache for its GEMMs and col2im. A training batch whose unfolded size is at most KEEP_ELEMENTS
+# (16 MB) keeps its cols for backward; a larger one is unfolded again, chunk by chunk, in backward,
+# which beats streaming a big cols array through memory twice. Forward + backward on a batch of 50
+# (ms, one BLAS thread), whole batch at once -> chunked:
+#   32@5x5 on 1x28x28: 2.5 -> 2.5 (one chunk)   32@10x10 on 1x28x28: 12.0 -> 10.7
+#   64@5x5 on 32x14x14: 45 -> 37                16@5x5 on 32x28x28: 99 -> 65
+CHUNK_ELEMENTS = 1 << 20
+KEEP_ELEMENTS = 1 << 22
+
+
+def pair(value: int | tuple[int, int] | list[int]) -> tuple[int, int]:
+    """An int or an (h, w) pair as an (h, w) tuple of ints."""
+    if isinstance(value, int):
+        return value, value
+    h, w = value
+    return int(h), int(w)
+
+
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int, int]:
+    """(output size, pad before, pad after) for TensorFlow's "same": output ceil(size/stride)."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return out, total // 2, total - total // 2
+
+
+@LAYERS.register("conv2d")
+class Conv2D(Layer):
+    """Cross-correlation of x: (N, C, H, W) with weight: (F, C, kh, kw), plus bias: (F,) -> (N, F, H', W').
+
+    padding: "valid" (none; H' = (H - kh)//stride + 1), an int p or a pair (ph, pw) of zeros on both sides
+    (H' = (H + 2*ph - kh)//stride + 1), or "same" with TensorFlow's rule: H' = ceil(H / stride), padding
+    pad_total = max((H' - 1)*stride + kh - H, 0) rows split as pad_top = pad_total // 2 and the rest at the
+    bottom (likewise for the width). With stride 1 and an even kernel the extra row and column go at the
+    bottom and right, so a 10x10 kernel keeps 28x28 at 28x28 (pad 4 before, 5 after).
+    """
+
+    decayed = ("weight",)
+
+    def __init__(
+        self,
+        filters: Annotated[int, Field(gt=0, description="output channels F")],
+        kernel: Annotated[SizeSpec, Field(description="kernel size: an int or [kh, kw]")],
+        stride: Annotated[SizeSpec, Field(description="step between windows: an int or [sh, sw]")] = 1,
+        padding: Annotated[
+            PaddingSpec, Field(description='"valid", "same" (TensorFlow rule) or zeros per side: int or [ph, pw]')
+        ] = "valid",
+        use_bias: Annotated[bool, Field(description="add a learned bias per filter")] = True,
+        weight_init: Annotated[InitSpec, Field(description="initializer for the weight; null = model default")] = None,
+        bias_init: Annotated[InitSpec, Field(description="initializer for the bias; null = model default")] = None,
+        *,
+        name: str | None = None,
+    ):
+        super().__init__(name=name)
+        self.filters = filters
+        self.kernel = kernel
+        self.stride = stride
+        self.padding = padding
+        self.use_bias = use_bias
+        self.weight_init = weight_init
+        self.bias_init = bias_init
+        self._scratch: dict[str, np.ndarray] = {}  # work arrays kept while the batch size stays the same
+        self._cols_of: np.ndarray | None = None  # the x whose whole batch _scratch["cols"] holds unfolded
+
+    def _build(self, input_shape: Shape, ctx: BuildContext) -> Shape:
+        if len(input_shape) != 3:
+            raise self.shape_error("an image input (C, H, W); reshape the data to channels-first NCHW", input_shape)
+        channels, height, width = input_shape
+        kh, kw = self._kernel = pair(self.kernel)
+        sh, sw = self._stride = pair(self.stride)
+        if self.padding == "same":
+            out_h, top, bottom = same_padding(height, kh, sh)
+            out_w, left, right = same_padding(width, kw, sw)
+        else:
+            ph, pw = (0, 0) if self.padding == "valid" else pair(self.padding)
+            top, bottom, left, right = ph, ph, pw, pw
+            out_h = (height + top + bottom - kh) // sh + 1
+            out_w = (width + left + right - kw) // sw + 1
+        padded = (height + top + bottom, width + left + right)
+        if kh > padded[0] or kw > padded[1]:
+            raise self.shape_error(
+                f"a kernel {kh}x{kw} no larger than its padded input {padded[0]}x{padded[1]} "
+                f"(padding {self.padding!r})",
+                input_shape,
+            )
+        self._pads = (top, bottom, left, right)
+        self._out = (out_h, out_w)
+
+        fan_in = channels * kh * kw
+        fan_out = self.filters * kh * kw
+        where = f"layer {self.describe()}"
+        self.weight_init = self.weight_init if self.weight_init is not None else ctx.weight_init
+        weight = initializers.get(self.weight_init, where=f"{where}: weight_init")
+        self.params["weight"] = weight((self.filters, channels, kh, kw), fan_in, fan_out, ctx.init_rng, self.dtype)
+        if self.use_bias:
+            self.bias_init = self.bias_init if self.bias_init is not None else ctx.bias_init
+            bias = initializers.get(self.bias_init, where=f"{where}: bias_init")
+            self.params["bias"] = bias((self.filters,), fan_in, fan_out, ctx.init_rng, self.dtype)
+        # The GEMM runs on [weight | bias] against im2col rows plus a constant row of ones, so the bias
+        # add and the bias gradient come out of the matmuls instead of two extra passes over y and dy
+        # (forward + weight gradient of 32@5x5 on a batch of 50 MNIST images: 1.50 ms vs 2.07 ms).
+        self._fan_in = fan_in
+        self._rows = fan_in + (1 if self.use_bias else 0)
+        self._w_aug = np.empty((self.filters, self._rows), dtype=self.dtype)
+        self._scratch.clear()
+        return (self.filters, out_h, out_w)
+
+    def _work(self, key: str, shape: tuple[int, ...]) -> np.ndarray:
+        """A scratch array reused across batches of the same size (zeroed when first made)."""
+        array = self._scratch.get(key)
+        if array is None or array.shape != shape:
+            # zeros: the border of the padded image "xp" is written once, here, and never again
+            array = np.zeros(shape, dtype=self.dtype)
+            if key == "cols" and self.use_bias:
+                array[:, -1] = 1
+            self._scratch[key] = array
+        return array
+
+    def _unfold(self, x: np.ndarray, cols: np.ndarray, step: int) -> None:
+        """im2col of x: (m, C, H, W), m <= step, into cols: (m, rows, H', W'), via the zero-bordered "xp"."""
+        top, bottom, left, right = self._pads
+        if top or bottom or left or right:
+            m = x.shape[0]
+            channels, height, width = self.input_shape
+            xp = self._work("xp", (step, channels, height + top + bottom, width + left + right))
+            kernels.pad2d(x, top, left, xp[:m])
+            x = xp[:m]
+        kernels.im2col(x, *self._kernel, *self._stride, cols)
+
+    def _chunk(self, n: int) -> int:
+        """How many examples to unfold at a time: all n when they fit in CHUNK_ELEMENTS."""
+        return max(1, min(n, CHUNK_ELEMENTS // (self._rows * self._out[0] * self._out[1])))
+
+    def forward(self, x: np.ndarray, train: bool) -> np.ndarray:
+        """x: (N, C, H, W) -> y: (N, F, H', W'). In train mode keeps x (and maybe its cols) for backward."""
+        n = x.shape[0]
+        fan_in = self._fan_in
+        self._w_aug[:, :fan_in] = self.params["weight"].reshape(self.filters, fan_in)
+        if self.use_bias:
+            self._w_aug[:, fan_in] = self.params["bias"]
+        pixels = self._out[0] * self._out[1]
+        step = self._chunk(n)
+        keep = train and n * self._rows * pixels <= KEEP_ELEMENTS
+        cols = self._work("cols", (n if keep else step, self._rows, *self._out))
+        y = np.empty((n, self.filters, pixels), dtype=self.dtype)
+        for start in range(0, n, step):
+            stop = min(start + step, n)
+            part = cols[start:stop] if keep else cols[: stop - start]
+            self._unfold(x[start:stop], part, step)
+            np.matmul(self._w_aug, part.reshape(stop - start, self._rows, pixels), out=y[start:stop])
+        self._cols_of = x if keep else None  # an evaluation forward overwrites the kept cols
+        if train:
+            self.x = x
+        return y.reshape(n, self.filters, *self._out)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        """dy: (N, F, H', W') -> dx: (N, C, H, W); writes grads["weight"] (F, C, kh, kw) and grads["bias"] (F,).
+
+        Uses the x of the last forward(train=True).
+        """
+        x = self.x
+        n = x.shape[0]
+        pixels = self._out[0] * self._out[1]
+        fan_in = self._fan_in
+        dy = np.ascontiguousarray(dy, dtype=self.dtype).reshape(n, self.filters, pixels)
+        weight_t = self.params["weight"].reshape(self.filters, fan_in).T
+        channels, height, width = self.input_shape
+        top, bottom, left, right = self._pads
+        padded = bool(top or bottom or left or right)
+        if padded:
+            dxp = self._work("dxp", (n, channels, height + top + bottom, width + left + right))
+            dxp.fill(0)
+        else:
+            dxp = np.zeros((n, channels, height, width), dtype=self.dtype)
+        kept = self._cols_of is x
+
+        step = self._chunk(n)
+        dw_aug = self._work("dw_aug", (self._rows, self.filters))
+        for start in range(0, n, step):
+            stop = min(start + step, n)
+            m = stop - start
+            if kept:
+                cols = self._scratch["cols"][start:stop]
+            else:
+                cols = self._work("cols", (step, self._rows, *self._out))[:m]
+                self._unfold(x[start:stop], cols, step)
+            # d[weight | bias].T = sum_n cols[n] @ dy[n].T: one GEMM per example (BLAS reads the strided
+            # dy[n].T as a transposed operand, no copy), then a sum over the examples. This orientation
+            # ran 1.2-1.6x faster than dy[n] @ cols[n].T.
+            parts = self._work("dw_parts", (step, self._rows, self.filters))[:m]
+            np.matmul(cols.reshape(m, self._rows, pixels), dy[start:stop].transpose(0, 2, 1), out=parts)
+            if start == 0:
+                np.sum(parts, axis=0, out=dw_aug)
+            else:
+                dw_aug += parts.sum(axis=0)
+
+            dcols = self._work("dcols", (step, fan_in, *self._out))[:m]
+            np.matmul(weight_t, dy[start:stop], out=dcols.reshape(m, fan_in, pixels))
+            kernels.col2im(dcols, *self._kernel, *self._stride, dxp[start:stop])
+
+        self.grads["weight"].reshape(self.filters, fan_in)[...] = dw_aug[:fan_in].T
+        if self.use_bias:
+            self.grads["bias"][...] = dw_aug[fan_in]
+        if not padded:
+            return dxp
+        dx = np.empty((n, channels, height, width), dtype=self.dtype)
+        kernels.crop2d(dxp, top, left, dx)
+        return dx
+
+    def flops(self) -> int:
+        channels = self.input_shape[0]
+        kh, kw = self._kernel
+        pixels = self._out[0] * self._out[1]
+        return 2 * channels * kh * kw * self.filters * pixels + (self.filters * pixels if self.use_bias else 0)

@@ -1,0 +1,102 @@
+"""Elementwise activation kernels (and the row-wise softmax) for nnrun.layers.activations.
+
+Arrays are contiguous; the elementwise kernels take flat views (`x.reshape(-1)`) so one kernel serves
+every input shape. Outputs are written into arrays the caller allocates in the input's dtype.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+
+
+@numba.njit(cache=True)
+def relu_forward(x, y):
+    for i in range(x.size):
+        v = x[i]
+        y[i] = v if v > 0 else 0
+
+
+@numba.njit(cache=True)
+def relu_backward(x, dy, dx):
+    # the derivative at exactly 0 is taken as 0, as torch does
+    for i in range(x.size):
+        dx[i] = dy[i] if x[i] > 0 else 0
+
+
+@numba.njit(cache=True)
+def leaky_relu_forward(x, alpha, y):
+    # alpha arrives as a scalar of x's dtype, so float32 stays float32
+    for i in range(x.size):
+        v = x[i]
+        y[i] = v if v > 0 else alpha * v
+
+
+@numba.njit(cache=True)
+def leaky_relu_backward(x, alpha, dy, dx):
+    for i in range(x.size):
+        dx[i] = dy[i] if x[i] > 0 else alpha * dy[i]
+
+
+@numba.njit(cache=True)
+def sigmoid_forward(x, y):
+    # exp of a non-positive number only: no overflow for large |x|
+    for i in range(x.size):
+        v = x[i]
+        if v >= 0:
+            y[i] = 1.0 / (1.0 + math.exp(-v))
+        else:
+            e = math.exp(v)
+            y[i] = e / (1.0 + e)
+
+
+@numba.njit(cache=True)
+def sigmoid_backward(y, dy, dx):
+    for i in range(y.size):
+        s = y[i]
+        dx[i] = dy[i] * s * (1 - s)
+
+
+@numba.njit(cache=True)
+def tanh_forward(x, y):
+    for i in range(x.size):
+        y[i] = math.tanh(x[i])
+
+
+@numba.njit(cache=True)
+def tanh_backward(y, dy, dx):
+    for i in range(y.size):
+        t = y[i]
+        dx[i] = dy[i] * (1 - t * t)
+
+
+@numba.njit(cache=True)
+def softmax_forward(x, y):
+    """Softmax of each row of x: (N, D), shifted by the row max so exp never overflows."""
+    n, d = x.shape
+    for r in range(n):
+        top = x[r, 0]
+        for j in range(1, d):
+            if x[r, j] > top:
+                top = x[r, j]
+        total = 0.0  # float64 accumulator for float32 rows too
+        for j in range(d):
+            e = math.exp(x[r, j] - top)
+            y[r, j] = e
+            total += e
+        inv = 1.0 / total
+        for j in range(d):
+            y[r, j] = y[r, j] * inv
+
+
+@numba.njit(cache=True)
+def softmax_backward(y, dy, dx):
+    """Jacobian-vector product of softmax per row: dx = y * (dy - sum(dy * y))."""
+    n, d = y.shape
+    for r in range(n):
+        dot = 0.0
+        for j in range(d):
+            dot += dy[r, j] * y[r, j]
+        for j in range(d):
+            dx[r, j] = y[r, j] * (dy[r, j] - dot)

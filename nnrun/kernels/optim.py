@@ -1,0 +1,104 @@
+"""Fused in-place optimizer updates: one pass over a flattened parameter, its gradient and its state.
+
+Every kernel reads g = grad + weight_decay * w without writing grad. The caller passes every scalar
+already cast to the parameter's dtype, so a float32 parameter is updated in float32 arithmetic
+(numba promotes float32 * float64 to float64). The formulas follow torch.optim's single-tensor code.
+
+error_model="numpy" lets a division by zero give inf/nan as NumPy does instead of raising, which drops the
+per-element check that kept LLVM from vectorising: Adam on 3.2M float32 entries takes 2.0 ms a step instead
+of 11.9 ms (NumPy's multi-pass update: 16 ms). It changes no result; it is not fastmath.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True, error_model="numpy")
+def sgd_step(w, grad, lr, weight_decay):
+    """w -= lr * g."""
+    for i in range(w.size):
+        g = grad[i] + weight_decay * w[i]
+        w[i] -= lr * g
+
+
+@numba.njit(cache=True, error_model="numpy")
+def momentum_step(w, grad, velocity, lr, weight_decay, mu, nesterov):
+    """torch SGD(momentum=mu): v = mu*v + g; w -= lr*v, or w -= lr*(g + mu*v) when nesterov."""
+    for i in range(w.size):
+        g = grad[i] + weight_decay * w[i]
+        v = mu * velocity[i] + g
+        velocity[i] = v
+        if nesterov:
+            w[i] -= lr * (g + mu * v)
+        else:
+            w[i] -= lr * v
+
+
+@numba.njit(cache=True, error_model="numpy")
+def adagrad_step(w, grad, sum_sq, lr, weight_decay, eps):
+    """s += g²; w -= lr * g / (sqrt(s) + eps)."""
+    for i in range(w.size):
+        g = grad[i] + weight_decay * w[i]
+        s = sum_sq[i] + g * g
+        sum_sq[i] = s
+        w[i] -= lr * (g / (np.sqrt(s) + eps))
+
+
+@numba.njit(cache=True, error_model="numpy")
+def adadelta_step(w, grad, square_avg, acc_delta, lr, weight_decay, rho, one_minus_rho, eps):
+    """Zeiler's Adadelta: the step is g scaled by RMS(past steps) / RMS(past gradients), times lr."""
+    for i in range(w.size):
+        g = grad[i] + weight_decay * w[i]
+        s = rho * square_avg[i] + one_minus_rho * g * g
+        square_avg[i] = s
+        delta = np.sqrt(acc_delta[i] + eps) / np.sqrt(s + eps) * g
+        acc_delta[i] = rho * acc_delta[i] + one_minus_rho * delta * delta
+        w[i] -= lr * delta
+
+
+@numba.njit(cache=True, error_model="numpy")
+def rmsprop_step(w, grad, square_avg, lr, weight_decay, alpha, one_minus_alpha, eps):
+    """s = alpha*s + (1-alpha)*g²; w -= lr * g / (sqrt(s) + eps)  (eps outside the root, as torch)."""
+    for i in range(w.size):
+        g = grad[i] + weight_decay * w[i]
+        s = alpha * square_avg[i] + one_minus_alpha * g * g
+        square_avg[i] = s
+        w[i] -= lr * (g / (np.sqrt(s) + eps))
+
+
+@numba.njit(cache=True, error_model="numpy")
+def adam_step(w, grad, m, v, step_size, weight_decay, one_minus_beta1, beta2, one_minus_beta2, sqrt_bc2, eps):
+    """Adam with torch's bias correction: w -= step_size * m / (sqrt(v) / sqrt_bc2 + eps).
+
+    step_size = lr / (1 - beta1**t) and sqrt_bc2 = sqrt(1 - beta2**t) are computed once per step by the
+    caller. m moves toward g by (1 - beta1) as torch's lerp does.
+    """
+    for i in range(w.size):
+        g = grad[i] + weight_decay * w[i]
+        mi = m[i] + one_minus_beta1 * (g - m[i])
+        vi = beta2 * v[i] + one_minus_beta2 * g * g
+        m[i] = mi
+        v[i] = vi
+        w[i] -= step_size * (mi / (np.sqrt(vi) / sqrt_bc2 + eps))
+
+
+@numba.njit(cache=True, error_model="numpy")
+def sum_squares(x):
+    """Σ x², accumulated in float64 so a float32 gradient of millions of entries keeps its precision.
+
+    Eight independent partial sums break the chain of dependent adds: 2.2 ms instead of 5.8 ms for
+    3.2M float32 entries (one running sum), on this 2-core box.
+    """
+    partial = np.zeros(8)
+    whole = x.size - x.size % 8
+    for i in range(0, whole, 8):
+        for k in range(8):
+            value = np.float64(x[i + k])
+            partial[k] += value * value
+    total = 0.0
+    for i in range(whole, x.size):
+        value = np.float64(x[i])
+        total += value * value
+    return total + partial.sum()
