@@ -11,9 +11,12 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import Field
 
+from nnrun.errors import ConfigError
 from nnrun.registry import INITIALIZERS
 
-Positive = Annotated[float, Field(gt=0)]
+Std = Annotated[float, Field(gt=0, description="standard deviation")]
+Mean = Annotated[float, Field(description="mean")]
+Gain = Annotated[float, Field(gt=0, description="scale factor on the fan-based bound or std")]
 
 
 class Initializer:
@@ -46,7 +49,7 @@ class Zeros(Initializer):
 class Constant(Initializer):
     """Every entry equal to `value`."""
 
-    def __init__(self, value: float = 0.0):
+    def __init__(self, value: Annotated[float, Field(description="the constant")] = 0.0):
         self.value = value
 
     def sample(self, shape, fan_in, fan_out, rng):
@@ -57,7 +60,7 @@ class Constant(Initializer):
 class Normal(Initializer):
     """N(mean, std²). cs231n's `weight_scale` is normal with std = weight_scale."""
 
-    def __init__(self, std: Positive = 0.01, mean: float = 0.0):
+    def __init__(self, std: Std = 0.01, mean: Mean = 0.0):
         self.std = std
         self.mean = mean
 
@@ -69,7 +72,7 @@ class Normal(Initializer):
 class TruncatedNormal(Initializer):
     """N(mean, std²) redrawn outside mean ± 2·std, as TensorFlow's truncated_normal does."""
 
-    def __init__(self, std: Positive = 0.1, mean: float = 0.0):
+    def __init__(self, std: Std = 0.1, mean: Mean = 0.0):
         self.std = std
         self.mean = mean
 
@@ -81,7 +84,13 @@ class TruncatedNormal(Initializer):
 class Uniform(Initializer):
     """U(low, high)."""
 
-    def __init__(self, low: float = -0.05, high: float = 0.05):
+    def __init__(
+        self,
+        low: Annotated[float, Field(description="lower bound")] = -0.05,
+        high: Annotated[float, Field(description="upper bound")] = 0.05,
+    ):
+        if not low < high:
+            raise ConfigError(f"uniform needs low < high, got low={low}, high={high}")
         self.low = low
         self.high = high
 
@@ -93,7 +102,7 @@ class Uniform(Initializer):
 class XavierNormal(Initializer):
     """Glorot & Bengio: N(0, 2 / (fan_in + fan_out)) × gain²."""
 
-    def __init__(self, gain: Positive = 1.0):
+    def __init__(self, gain: Gain = 1.0):
         self.gain = gain
 
     def sample(self, shape, fan_in, fan_out, rng):
@@ -104,7 +113,7 @@ class XavierNormal(Initializer):
 class XavierUniform(Initializer):
     """Glorot & Bengio: U(±gain·sqrt(6 / (fan_in + fan_out)))."""
 
-    def __init__(self, gain: Positive = 1.0):
+    def __init__(self, gain: Gain = 1.0):
         self.gain = gain
 
     def sample(self, shape, fan_in, fan_out, rng):
@@ -116,7 +125,7 @@ class XavierUniform(Initializer):
 class HeNormal(Initializer):
     """He et al.: N(0, gain² · 2 / fan_in), for relu networks."""
 
-    def __init__(self, gain: Positive = 1.0):
+    def __init__(self, gain: Gain = 1.0):
         self.gain = gain
 
     def sample(self, shape, fan_in, fan_out, rng):
@@ -127,7 +136,7 @@ class HeNormal(Initializer):
 class HeUniform(Initializer):
     """He et al.: U(±gain·sqrt(6 / fan_in))."""
 
-    def __init__(self, gain: Positive = 1.0):
+    def __init__(self, gain: Gain = 1.0):
         self.gain = gain
 
     def sample(self, shape, fan_in, fan_out, rng):
