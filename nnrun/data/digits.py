@@ -1,0 +1,56 @@
+"""scikit-learn's bundled 8x8 handwritten digits: the offline image set for smoke tests and quick runs."""
+
+from __future__ import annotations
+
+import functools
+from typing import Annotated
+
+import numpy as np
+from pydantic import Field
+
+from nnrun.data.base import SPLIT, Dataset, Loader, SplitSize, data_rng, make_splits
+from nnrun.errors import DataError
+from nnrun.registry import DATASETS
+
+
+@DATASETS.register("digits")
+class Digits(Loader):
+    """8x8 handwritten digits bundled with scikit-learn (1797 images, 10 classes), input (1, 8, 8).
+
+    Pixels are integers 0..16, kept as uint8 and scaled into [0, 1] by `batches` (x / 16). The split
+    into train/val/test is stratified by class and seeded from the run seed.
+    """
+
+    input_shape = (1, 8, 8)
+
+    def __init__(
+        self,
+        val: Annotated[SplitSize, Field(description="validation examples: a fraction of all, or a count")] = 0.15,
+        test: Annotated[SplitSize, Field(description="test examples: a fraction of all, or a count")] = 0.2,
+    ):
+        self.val = val
+        self.test = test
+
+    def load(self, seed: int) -> Dataset:
+        x, y = load_images()
+        splits = make_splits(x, y, self.val, self.test, data_rng(seed, SPLIT), scale=1 / 16)
+        return Dataset(self.type_name, splits, self.input_shape, 10, [str(k) for k in range(10)])
+
+
+@functools.cache
+def load_images() -> tuple[np.ndarray, np.ndarray]:
+    """All 1797 digits as read-only x: (1797, 1, 8, 8) uint8 in 0..16 and y: (1797,) int64."""
+    from sklearn.datasets import load_digits  # imported here: sklearn is slow to import
+
+    try:
+        bunch = load_digits()
+    except OSError as error:  # the csv ships inside scikit-learn; this means a broken install
+        raise DataError(f"cannot read scikit-learn's digits: {error}", hint="reinstall scikit-learn") from None
+    images = bunch.images
+    if not np.array_equal(images, np.round(images)) or images.min() < 0 or images.max() > 16:
+        raise DataError("scikit-learn's digits are not integers in 0..16 as expected")
+    x = images.astype(np.uint8).reshape(-1, 1, 8, 8)
+    y = bunch.target.astype(np.int64)
+    x.flags.writeable = False
+    y.flags.writeable = False
+    return x, y
