@@ -1,0 +1,5 @@
+"""`python -m nnrun` runs the CLI."""
+
+from nnrun.cli import main
+
+main()

@@ -1,0 +1,28 @@
+"""The `nnrun` command: one module per verb, each a thin shell over a Python call a notebook can make too.
+
+Only typer is imported here; each verb imports the numerical stack when it runs, so `nnrun --help` is quick.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from nnrun.cli import check, eval as eval_, gradcheck, layers, train
+
+app = typer.Typer(
+    name="nnrun",
+    help="Train and study neural networks written from scratch in NumPy and Numba, from YAML configs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+app.command("train")(train.train)
+app.command("check")(check.check)
+app.command("gradcheck")(gradcheck.gradcheck)
+app.command("eval")(eval_.eval_run)
+app.command("layers")(layers.layers)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,39 @@
+"""Turns nnrun's exceptions into one red message on stderr and an exit code; --debug shows the traceback."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import typer
+
+
+def handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a verb: NnrunError -> its message and exit code (1 generic, 2 bad input, 3 diverged)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from nnrun.errors import NnrunError
+
+        try:
+            return command(*args, **kwargs)
+        except NnrunError as error:
+            if kwargs.get("debug"):
+                raise
+            report(f"error: {error.message()}")
+            raise typer.Exit(error.exit_code) from None
+        except KeyboardInterrupt:
+            report("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def report(text: str) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]{escape(text)}[/]")
+    sys.stderr.flush()

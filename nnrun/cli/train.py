@@ -1,0 +1,45 @@
+"""`nnrun train CONFIG`: train a network and write its run folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nnrun.cli.errors import handles_errors
+from nnrun.cli.options import Debug, Overrides, Quiet
+
+
+@handles_errors
+def train(
+    config: Annotated[Path | None, typer.Argument(help="YAML config file (omit with --resume).")] = None,
+    overrides: Overrides = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Run folder to create (default results/<name>/<run-id>).")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this folder from its checkpoint.")] = None,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Train the network a config describes; writes metrics, summary, weights and curves to the run folder.
+
+    Example: nnrun train configs/quickstart.yaml --set train.epochs=5
+    """
+    from nnrun import trainer as api
+    from nnrun.errors import ConfigError
+
+    reporter = None
+    if not quiet:
+        from nnrun.progress import RichReporter
+
+        reporter = RichReporter()
+    if resume is not None:
+        if config is not None or overrides or out is not None:
+            raise ConfigError(
+                "--resume continues a run with the config saved in its folder",
+                hint="drop CONFIG, --set and --out when resuming",
+            )
+        api.resume(resume, reporter=reporter)
+    elif config is None:
+        raise ConfigError("no config given", hint="usage: nnrun train CONFIG.yaml, or nnrun train --resume RUN_DIR")
+    else:
+        api.train(config, overrides or (), out=out, reporter=reporter)

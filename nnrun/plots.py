@@ -1,0 +1,38 @@
+"""Figures drawn from results only (metrics rows or run folders); plotting never trains."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def plot_curves(history: list[dict[str, Any]], path: str | Path, title: str = "") -> None:
+    """Accuracy and loss against epoch for train, val and test, side by side, saved atomically as PNG."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nnrun.results import atomic_write_bytes
+
+    epochs = [row["epoch"] for row in history]
+    figure, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    for split, style in (("train", "-"), ("val", "--"), ("test", ":")):
+        for ax, metric in ((ax_acc, "acc"), (ax_loss, "loss")):
+            values = [row.get(f"{split}_{metric}") for row in history]
+            if any(v is not None for v in values):
+                points = [(e, v) for e, v in zip(epochs, values) if v is not None]
+                ax.plot(*zip(*points), style, marker="o" if len(points) < 30 else None, markersize=3, label=split)
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
+    for ax in (ax_acc, ax_loss):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        figure.suptitle(title)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    plt.close(figure)
+    atomic_write_bytes(path, buffer.getvalue())
