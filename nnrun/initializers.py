@@ -12,22 +12,19 @@ import numpy as np
 from pydantic import Field
 
 from nnrun.errors import ConfigError
-from nnrun.registry import INITIALIZERS
+from nnrun.registry import INITIALIZERS, Configurable
 
 Std = Annotated[float, Field(gt=0, description="standard deviation")]
 Mean = Annotated[float, Field(description="mean")]
 Gain = Annotated[float, Field(gt=0, description="scale factor on the fan-based bound or std")]
 
 
-class Initializer:
+class Initializer(Configurable):
     def __call__(self, shape, fan_in: int, fan_out: int, rng: np.random.Generator, dtype) -> np.ndarray:
         return self.sample(tuple(shape), fan_in, fan_out, rng).astype(dtype, copy=False)
 
     def sample(self, shape, fan_in, fan_out, rng) -> np.ndarray:
         raise NotImplementedError
-
-    def get_config(self) -> dict[str, Any]:
-        return {"type": self.type_name, **{k: v for k, v in vars(self).items()}}
 
 
 def get(spec: str | dict[str, Any] | Initializer, *, where: str | None = None) -> Initializer:

@@ -14,10 +14,10 @@ from pydantic import Field
 from nnrun.errors import ConfigError
 from nnrun.kernels.optim import sum_squares
 from nnrun.params import Param
-from nnrun.registry import LOSSES, parameters
+from nnrun.registry import LOSSES, Configurable
 
 
-class Loss:
+class Loss(Configurable):
     type_name: ClassVar[str]
 
     def value(self, logits: np.ndarray, y: np.ndarray) -> float:
@@ -44,8 +44,6 @@ class Loss:
                 where="loss",
             )
 
-    def get_config(self) -> dict[str, Any]:
-        return {"type": self.type_name, **{p.name: getattr(self, p.name) for p in parameters(type(self))}}
 
 
 def get(spec: str | dict[str, Any] | Loss, *, where: str | None = "loss") -> Loss:

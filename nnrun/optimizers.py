@@ -16,14 +16,14 @@ from pydantic import Field
 from nnrun.errors import ConfigError
 from nnrun.kernels import optim as kernels
 from nnrun.params import Param
-from nnrun.registry import OPTIMIZERS, parameters
+from nnrun.registry import OPTIMIZERS, Configurable
 
 LearningRate = Annotated[float, Field(gt=0, description="base learning rate (a schedule scales it per step)")]
 Beta = Annotated[float, Field(ge=0, lt=1)]
 Epsilon = Annotated[float, Field(gt=0, description="added to the denominator to keep it away from zero")]
 
 
-class Optimizer:
+class Optimizer(Configurable):
     """Base class: `setup(params)` allocates the state slots, `step(lr)` updates every param in place."""
 
     type_name: ClassVar[str]
@@ -93,8 +93,6 @@ class Optimizer:
                 np.copyto(array, value)
         self.steps = int(saved["step"])
 
-    def get_config(self) -> dict[str, Any]:
-        return {"type": self.type_name, **{p.name: getattr(self, p.name) for p in parameters(type(self))}}
 
 
 def get(spec: str | dict[str, Any] | Optimizer, *, where: str | None = "optimizer") -> Optimizer:

@@ -15,13 +15,14 @@ class RichReporter:
         self.console = console or Console(stderr=True)
         self.progress: Progress | None = None
         self.task = None
+        self.header_printed = False
 
     def start(self, trainer) -> None:
         self.trainer = trainer
         self.console.print(
             f"[bold]{trainer.config.name}[/]: {trainer.model.num_params():,} params, "
             f"{trainer.n_train:,} training examples, {trainer.total_steps:,} steps, "
-            f"{trainer.threads} thread(s) -> {trainer.run_dir}"
+            f"{trainer.threads} thread(s)\nresults in {trainer.run_dir}"
         )
         self.progress = Progress(
             TextColumn("epoch {task.fields[epoch]}"),
@@ -55,12 +56,15 @@ class RichReporter:
             self.task = None
 
     def evaluation(self, row: dict[str, Any]) -> None:
-        # loss/accuracy per split, short enough for an 80-column terminal
-        parts = [f"ep {row['epoch']:>4}", f"step {row['step']:>6}", f"lr {row['lr']:.2g}"]
-        for split in ("train", "val", "test"):
-            if row.get(f"{split}_loss") is not None:
-                parts.append(f"{split} {row[f'{split}_loss']:.4f} {100 * row[f'{split}_acc']:5.2f}%")
-        self.console.print(" | ".join(parts), highlight=False)
+        # fixed-width columns under one header, so a line fits an 80-column terminal
+        splits = [split for split in ("train", "val", "test") if row.get(f"{split}_loss") is not None]
+        if not self.header_printed:
+            header = f"{'epoch':>6} {'step':>7} {'lr':>7}" + "".join(f" {split + ' loss':>10} {'acc':>7}" for split in splits)
+            self.console.print(header, style="bold", highlight=False)
+            self.header_printed = True
+        line = f"{row['epoch']:>6} {row['step']:>7} {row['lr']:>7.2g}"
+        line += "".join(f" {row[f'{split}_loss']:>10.4f} {100 * row[f'{split}_acc']:>6.2f}%" for split in splits)
+        self.console.print(line, highlight=False)
 
     def message(self, text: str) -> None:
         self.console.print(f"[yellow]{text}[/]")
@@ -72,7 +76,7 @@ class RichReporter:
         timings = summary["timings"]
         self.console.print(
             f"status [bold]{summary['status']}[/]; {timings['train_seconds']:.1f} s training, "
-            f"{timings['jit_compile_seconds']:.1f} s JIT compile; results in {summary['run_dir']}"
+            f"{timings['jit_compile_seconds']:.1f} s JIT compile\nresults in {summary['run_dir']}"
         )
 
 

@@ -63,6 +63,19 @@ class Registry:
         return self.get(config.pop("type"))(**config, **extra)
 
 
+class Configurable:
+    """Base of every registered class: get_config() reads back the constructor's arguments.
+
+    Subclasses store each constructor argument as an attribute of the same name (Keras' convention),
+    so `cls(**config_without_type)` rebuilds an equal object.
+    """
+
+    type_name: str
+
+    def get_config(self) -> dict[str, Any]:
+        return {"type": self.type_name, **{p.name: getattr(self, p.name) for p in parameters(type(self))}}
+
+
 def parameters(cls: type) -> list[inspect.Parameter]:
     """The keyword parameters of cls.__init__ that a config may set (self and **kwargs left out)."""
     signature = inspect.signature(cls.__init__)

@@ -11,19 +11,17 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import Field
 
-from nnrun.registry import SCHEDULES, parameters
+from nnrun.registry import SCHEDULES, Configurable
 
 Decay = Annotated[float, Field(gt=0, le=1, description="factor the rate is multiplied by")]
 
 
-class Schedule:
+class Schedule(Configurable):
     type_name: ClassVar[str]
 
     def lr(self, base_lr: float, epoch: int, step: int, steps_per_epoch: int, total_steps: int) -> float:
         raise NotImplementedError
 
-    def get_config(self) -> dict[str, Any]:
-        return {"type": self.type_name, **{p.name: getattr(self, p.name) for p in parameters(type(self))}}
 
 
 def get(spec: str | dict[str, Any] | Schedule, *, where: str | None = "schedule") -> Schedule:

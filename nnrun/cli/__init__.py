@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import typer
 
-from nnrun.cli import check, eval as eval_, gradcheck, layers, train
+from nnrun.cli import check, gradcheck, layers, train
+from nnrun.cli import eval as eval_
 
 app = typer.Typer(
     name="nnrun",

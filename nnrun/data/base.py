@@ -15,6 +15,7 @@ import numpy as np
 from pydantic import AfterValidator
 
 from nnrun.errors import ConfigError, DataError
+from nnrun.registry import Configurable
 
 Shape = tuple[int, ...]
 SPLIT_NAMES = ("train", "val", "test")
@@ -111,7 +112,7 @@ class Dataset:
         return f"{self.name}: input {self.input_shape}, {self.num_classes} classes; {counts}"
 
 
-class Loader:
+class Loader(Configurable):
     """Base class of the registered datasets: constructor args are the `data:` config, `load` builds it.
 
     The first line of a subclass's docstring is its one-line description in `nnrun layers` and the docs.
@@ -121,9 +122,6 @@ class Loader:
 
     def load(self, seed: int) -> Dataset:
         raise NotImplementedError
-
-    def get_config(self) -> dict[str, Any]:
-        return {"type": self.type_name, **vars(self)}
 
 
 def data_rng(seed: int, stream: int) -> np.random.Generator:

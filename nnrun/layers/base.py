@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from nnrun.errors import ShapeError
-from nnrun.registry import parameters
+from nnrun.registry import Configurable
 
 Shape = tuple[int, ...]
 
@@ -30,7 +30,7 @@ class BuildContext:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class Layer:
+class Layer(Configurable):
     """Base class. Subclasses store every constructor argument as an attribute of the same name."""
 
     type_name: ClassVar[str]
@@ -61,12 +61,6 @@ class Layer:
 
     def _build(self, input_shape: Shape, ctx: BuildContext) -> Shape:
         return input_shape
-
-    def get_config(self) -> dict[str, Any]:
-        config = {"type": self.type_name}
-        for p in parameters(type(self)):
-            config[p.name] = getattr(self, p.name)
-        return config
 
     def describe(self) -> str:
         label = self.name or self.type_name
