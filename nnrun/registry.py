@@ -77,21 +77,36 @@ class Configurable:
 
 
 def parameters(cls: type) -> list[inspect.Parameter]:
-    """The keyword parameters of cls.__init__ that a config may set (self and **kwargs left out)."""
-    signature = inspect.signature(cls.__init__)
-    return [
-        p
-        for p in list(signature.parameters.values())[1:]
-        if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-    ]
+    """The keyword parameters a config may set: cls.__init__'s, and its parents' where it takes **kwargs.
+
+    A constructor that ends in **kwargs passes them up (`super().__init__(**common)`), so the parent's
+    parameters are part of the config too; a subclass may redeclare one to change its default.
+    Annotations are evaluated, so p.annotation is the real type even under `from __future__ import annotations`.
+    """
+    found: dict[str, inspect.Parameter] = {}
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        if klass is object:
+            break
+        passes_up = False
+        for p in list(inspect.signature(init, eval_str=True).parameters.values())[1:]:
+            if p.kind == inspect.Parameter.VAR_KEYWORD:
+                passes_up = True
+            elif p.kind != inspect.Parameter.VAR_POSITIONAL:
+                found.setdefault(p.name, p)
+        if not passes_up:
+            break
+    return list(found.values())
 
 
 def schema_from_signature(cls: type, name: str) -> type[pydantic.BaseModel]:
-    hints = inspect.get_annotations(cls.__init__, eval_str=True)
     fields: dict[str, Any] = {"type": (Literal[name], name)}
     for p in parameters(cls):
         default = ... if p.default is inspect.Parameter.empty else p.default
-        fields[p.name] = (hints.get(p.name, Any), default)
+        annotation = Any if p.annotation is inspect.Parameter.empty else p.annotation
+        fields[p.name] = (annotation, default)
     return pydantic.create_model(
         f"{cls.__name__}Config",
         __config__=pydantic.ConfigDict(extra="forbid", arbitrary_types_allowed=True),
