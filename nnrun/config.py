@@ -894,15 +894,21 @@ def config_reference() -> str:
             out.append(note)
         fields = [(name, field) for name, field in section.model_fields.items() if name != "args"]
         out += [""] + _table(fields)
+    from nnrun.data.base import Loader
+    from nnrun.registry import schema_from_signature
+
+    common = {k: f for k, f in schema_from_signature(Loader, "common").model_fields.items() if k != "type"}
     out += [
         "## `data`",
         "",
-        "`dataset` names the dataset; its other keys are that dataset's own (see Datasets below).",
+        "`dataset` names the dataset. The preprocessing keys below apply to every dataset, in this order:",
+        "classes, positive, test and val splits, n_train/n_test, normalize, flatten, augment. Each dataset's",
+        "own keys (and any preprocessing default it changes) are listed under Datasets below.",
         "",
         "| key | type | default | description |",
         "|---|---|---|---|",
         f"| `dataset` | string | required | one of {', '.join(DATASETS.names())} |",
-        "",
+        *_table(common.items())[2:],
     ]
     registries = [
         ("Layers", LAYERS, "model.layers[]"),
@@ -918,9 +924,18 @@ def config_reference() -> str:
         for name, cls in registry.items():
             type_key = "dataset" if registry is DATASETS else "type"
             out += [f"### `{name}`", "", f"`{type_key}: {name}`. {_doc(cls)}", ""]
-            fields = [(key, field) for key, field in registry.schema(name).model_fields.items() if key != "type"]
+            fields = [
+                (key, field)
+                for key, field in registry.schema(name).model_fields.items()
+                if key != "type" and not (registry is DATASETS and _same_field(field, common.get(key)))
+            ]
             out += _table(fields) if fields else ["No keys.", ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def _same_field(field: FieldInfo, common: FieldInfo | None) -> bool:
+    """A dataset key that is the shared preprocessing key unchanged (so the data table already lists it)."""
+    return common is not None and field.default == common.default and field.annotation == common.annotation
 
 
 _FIELD_NOTES = {"name": "optional unique name; `--set model.<name>.<key>=...` addresses the layer by it"}

@@ -104,7 +104,7 @@ class Trainer:
         self.dtype = np.dtype(config.dtype)
         self.threads = configure_threads(config.train.threads)
 
-        model_seed, shuffle_seed = np.random.SeedSequence(config.seed).spawn(2)
+        model_seed, shuffle_seed, augment_seed = np.random.SeedSequence(config.seed).spawn(3)
         self.dataset = load_dataset(self.resolved["data"], config.seed)
         if "train" not in self.dataset.splits or len(self.dataset.splits["train"].y) == 0:
             raise DataError(f"dataset '{self.dataset.name}' has no training examples", where="data")
@@ -122,6 +122,8 @@ class Trainer:
         self.schedule = SCHEDULES.build(opt["schedule"], where="optimizer.schedule")
         self.base_lr = float(opt["lr"])
         self.shuffle_rng = np.random.default_rng(shuffle_seed)
+        self.augment = getattr(self.dataset, "augment", None)  # data.augment: applied to training batches only
+        self.augment_rng = np.random.default_rng(augment_seed)
 
         tc = config.train
         self.batch_size = tc.batch_size
@@ -168,6 +170,7 @@ class Trainer:
             "train_seconds": p.train_seconds, "eval_seconds": p.eval_seconds,
             "shuffle_rng": self.shuffle_rng.bit_generator.state,
             "noise_rng": self.model.noise_rng.bit_generator.state,
+            "augment_rng": self.augment_rng.bit_generator.state,
         }  # fmt: skip
         arrays = {f"model/{k}": v for k, v in self.model.state_arrays().items()}
         arrays.update({f"optim/{k}": v for k, v in self.optimizer.state_dict().items()})
@@ -187,6 +190,7 @@ class Trainer:
         self.best_arrays = best or None
         self.shuffle_rng.bit_generator.state = state["shuffle_rng"]
         self.model.noise_rng.bit_generator.state = state["noise_rng"]
+        self.augment_rng.bit_generator.state = state["augment_rng"]
         history = results.read_csv(self.run_dir / "metrics.csv") if (self.run_dir / "metrics.csv").is_file() else []
         timing = results.read_csv(self.run_dir / "timing.csv") if (self.run_dir / "timing.csv").is_file() else []
         p = self.progress
@@ -207,6 +211,8 @@ class Trainer:
         self.commit = git_commit()
         results.atomic_write_text(self.run_dir / "config.yaml", self.config_yaml())
         self.log(f"run {self.run_dir} ({'resumed at step %d' % self.progress.step if self.progress.step else 'new'})")
+        for note in getattr(self.dataset, "notes", []):
+            self.log(f"data: {note}")
         self.write_summary()
         self.reporter.start(self)
         self.jit_seconds = self.warm_up()
@@ -219,7 +225,7 @@ class Trainer:
                 self.reporter.epoch_start(p.epoch, min(self.steps_per_epoch, self.total_steps - p.step))
                 tick = time.perf_counter()
                 order = self.shuffle_rng if self.config.train.shuffle else None
-                for xb, yb in batches(train_split, self.batch_size, self.dtype, rng=order):
+                for xb, yb in batches(train_split, self.batch_size, self.dtype, rng=order, **self.augmenting()):
                     self.train_step(xb, yb)
                     if p.step % self.eval_every == 0 or p.step == self.total_steps:
                         p.train_seconds += time.perf_counter() - tick
@@ -243,6 +249,10 @@ class Trainer:
             raise
         self.status = "early_stopped" if stop else "completed"
         return self.finish()
+
+    def augmenting(self) -> dict[str, Any]:
+        """Keyword arguments for `batches` that turn on data.augment, when the config asks for it."""
+        return {"augment": self.augment, "augment_rng": self.augment_rng} if self.augment is not None else {}
 
     def train_step(self, xb: np.ndarray, yb: np.ndarray) -> None:
         from nnrun.optimizers import clip_grad_norm

@@ -121,10 +121,14 @@ def test_layers_lists_every_registry(cli):
         assert name in result.stdout
 
 
-def test_mnist_is_a_clear_error_until_its_loader_lands(cli):
-    result = cli("train", ROOT / "configs" / "cnn.yaml")
+def test_missing_dataset_offline_lists_every_place_and_writes_nothing(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("NNRUN_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    result = cli("train", ROOT / "configs" / "cnn.yaml", "--offline")
     assert result.returncode == 2
     assert "mnist" in result.stderr and "Traceback" not in result.stderr
+    assert str(tmp_path / "data" / "mnist") in result.stderr and str(tmp_path / "cache") in result.stderr
+    assert not (tmp_path / "results").exists()
 
 
 def test_sigkill_then_resume_gives_the_uninterrupted_metrics(cli, tmp_path):

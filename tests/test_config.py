@@ -47,6 +47,13 @@ train:
 #     1 name  2 seed  3 data  4 model  5 input_shape  6 layers  7 hidden dense  8 relu  9 dropout
 #     10 dense 10  11 optimizer  12 type  13 lr  14 train  15 epochs  16 batch_size
 
+# the preprocessing keys every dataset shares (nnrun.data.base.Loader), at their defaults
+COMMON_DATA_DEFAULTS = {
+    "classes": None, "positive": None,
+    "n_train": None, "n_test": None, "normalize": "scale",
+    "flatten": False, "augment": None,
+}
+
 
 def write(tmp_path: Path, text: str, name: str = "run.yaml") -> Path:
     path = tmp_path / name
@@ -118,7 +125,7 @@ def test_defaults_are_filled_in(tmp_path):
     assert config.optimizer.schedule == {"type": "constant"}
     assert (config.optimizer.weight_decay, config.optimizer.decay_bias, config.optimizer.clip_norm) == (0.0, False, None)
     assert config.train == TrainConfig(epochs=2, batch_size=16)
-    assert config.data == {"dataset": "digits", "val": 0.15, "test": 0.2}
+    assert config.data == {"dataset": "digits", "val": 0.15, "test": 0.2, **COMMON_DATA_DEFAULTS}
 
 
 def test_resolved_is_plain_and_complete(tmp_path):
@@ -126,7 +133,7 @@ def test_resolved_is_plain_and_complete(tmp_path):
     text = edit("  lr: 0.001\n", "  lr: 0.001\n  schedule: {type: step, every: 2}\n", text)
     resolved = load(tmp_path, text).resolved()
     assert list(resolved) == ["name", "seed", "dtype", "data", "model", "loss", "optimizer", "train"]
-    assert resolved["data"] == {"dataset": "moons", "n": 1000, "noise": 0.2, "val": 0.15, "test": 0.2}
+    assert resolved["data"] == {"dataset": "moons", "n": 1000, "noise": 0.2, "val": 0.15, "test": 0.2, **COMMON_DATA_DEFAULTS}
     assert resolved["model"]["input_shape"] == [2]  # a list, so yaml.safe_dump can write it
     assert resolved["optimizer"] == {
         "type": "adam", "lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,

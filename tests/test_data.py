@@ -1,4 +1,7 @@
-"""Tests for nnrun.data: loaders, stratified seeded splits, minibatch iteration, placeholders."""
+"""Tests for nnrun.data: the built-in loaders, stratified seeded splits, minibatch iteration.
+
+The common preprocessing keys (classes, positive, n_train, normalize, ...) are tested in test_prepare.py.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from nnrun.errors import ConfigError, DataError
 from nnrun.registry import DATASETS
 
 SYNTHETIC = ["moons", "circles", "spirals", "xor"]
-PLACEHOLDERS = ["mnist", "fashion_mnist", "cifar10", "notmnist"]
+DOWNLOADED = ["mnist", "fashion_mnist", "cifar10", "notmnist"]
 
 
 def all_examples(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
@@ -118,7 +121,7 @@ def test_synthetic_points_do_not_depend_on_split_sizes(name):
 
 
 def test_spirals_class_count_and_uneven_arms():
-    ds = load_dataset({"dataset": "spirals", "n": 302, "classes": 4, "val": 0, "test": 0}, seed=0)
+    ds = load_dataset({"dataset": "spirals", "n": 302, "arms": 4, "val": 0, "test": 0}, seed=0)
     assert ds.num_classes == 4 and ds.class_names == ["0", "1", "2", "3"]
     assert ds.splits["train"].class_counts(4).tolist() == [76, 76, 75, 75]
 
@@ -261,7 +264,7 @@ def test_batches_are_fresh_arrays():
 
 def test_uint8_images_default_to_a_1_over_255_scale():
     split = Split(np.array([[0, 51, 255]], dtype=np.uint8), np.array([0]))
-    (xb, _), = batches(split, 1, np.float32)
+    ((xb, _),) = batches(split, 1, np.float32)
     np.testing.assert_allclose(xb, [[0.0, 0.2, 1.0]], rtol=1e-7)
 
 
@@ -307,41 +310,50 @@ def test_dataset_checks_shapes_and_train_split():
         Dataset("toy", {"test": split}, (3,), 2)
 
 
-# --- registry, placeholders, errors --------------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", PLACEHOLDERS)
-def test_placeholders_validate_but_raise_on_load(name):
-    loader = get_loader({"dataset": name, "path": "/tmp/nowhere", "val": 1000})
-    assert loader.val == 1000
-    with pytest.raises(DataError, match=f"the {name} loader is not available yet") as info:
-        loader.load(0)
-    assert "digits" in info.value.hint
+# --- registry, errors --------------------------------------------------------------
 
 
 def test_unknown_dataset_lists_the_registered_names():
     with pytest.raises(ConfigError, match="did you mean 'digits'") as info:
         load_dataset({"dataset": "digitz"}, 0)
-    for name in SYNTHETIC + PLACEHOLDERS + ["digits"]:
+    for name in SYNTHETIC + DOWNLOADED + ["digits"]:
         assert name in info.value.hint
 
 
 def test_unknown_key_and_missing_dataset_key():
     with pytest.raises(ConfigError, match="unknown key"):
-        load_dataset({"dataset": "moons", "classes": 3}, 0)
+        load_dataset({"dataset": "moons", "factor": 3}, 0)  # circles' key, not moons'
+    with pytest.raises(ConfigError, match="did you mean 'arms'"):
+        load_dataset({"dataset": "spirals", "arm": 3}, 0)
     with pytest.raises(ConfigError, match="'dataset' key"):
         load_dataset({"val": 0.1}, 0)
 
 
+def required_keys(name: str) -> dict:
+    """Values for the keys a dataset cannot do without (the file of npz, csv, image_folder)."""
+    fields = DATASETS.schema(name).model_fields
+    return {key: "/tmp/nowhere" for key, field in fields.items() if field.is_required() and key != "type"}
+
+
 @pytest.mark.parametrize("name", DATASETS.names())
 def test_config_round_trip(name):
-    loader = get_loader({"dataset": name})
+    loader = get_loader({"dataset": name, **required_keys(name)})
     config = loader.get_config()
     assert DATASETS.build(config).get_config() == config
     assert DATASETS.schema(name).model_validate(config).model_dump() == config
 
 
+@pytest.mark.parametrize("name", DATASETS.names())
+def test_common_keys_round_trip_for_every_dataset(name):
+    common = {"val": 7, "classes": [1, 0], "positive": [1], "n_train": 5, "n_test": 3, "normalize": "standardize",
+              "flatten": True, "augment": {"crop_padding": 2, "flip": False}}  # fmt: skip
+    config = get_loader({"dataset": name, **required_keys(name), **common}).get_config()
+    assert {key: config[key] for key in common} == common
+    assert DATASETS.build(config).get_config() == config
+
+
 def test_dataset_info_describes_every_dataset():
     info = dataset_info()
-    assert sorted(info) == DATASETS.names() == sorted(SYNTHETIC + PLACEHOLDERS + ["digits"])
+    assert sorted(info) == DATASETS.names()
+    assert set(SYNTHETIC + DOWNLOADED + ["digits"]) <= set(info)
     assert all(line and "\n" not in line for line in info.values())

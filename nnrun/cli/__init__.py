@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from nnrun.cli import check, gradcheck, layers, train
+from nnrun.cli import check, data, gradcheck, layers, train
 from nnrun.cli import eval as eval_
 
 app = typer.Typer(
@@ -23,7 +23,12 @@ app.command("check")(check.check)
 app.command("gradcheck")(gradcheck.gradcheck)
 app.command("eval")(eval_.eval_run)
 app.command("layers")(layers.layers)
+app.add_typer(data.app, name="data")
 
 
 def main() -> None:
+    import warnings
+
+    # a loader's warning (say, skipped unreadable images) reads as one line, not a source listing
+    warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"
     app()

@@ -14,9 +14,22 @@ Overrides = Annotated[
     typer.Option(
         "--set",
         "-s",
+        metavar="KEY=VALUE",
         help="Override a config value: key.path=value (YAML-typed; repeatable). "
         "Layers by name or index: model.hidden.units=100, model.layers.2.units=100.",
     ),
 ]
 Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")]
+Offline = Annotated[
+    bool,
+    typer.Option("--offline", help="Never download: use only local data (same as NNRUN_OFFLINE=1).", envvar="NNRUN_OFFLINE"),
+]
+
+
+def apply_offline(offline: bool) -> None:
+    """Make --offline visible to the data loaders, which read NNRUN_OFFLINE."""
+    if offline:
+        import os
+
+        os.environ["NNRUN_OFFLINE"] = "1"

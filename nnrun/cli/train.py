@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from nnrun.cli.errors import handles_errors
-from nnrun.cli.options import Debug, Overrides, Quiet
+from nnrun.cli.options import Debug, Offline, Overrides, Quiet, apply_offline
 
 
 @handles_errors
@@ -18,6 +18,7 @@ def train(
     out: Annotated[Path | None, typer.Option("--out", help="Run folder to create (default results/<name>/<run-id>).")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this folder from its checkpoint.")] = None,
     quiet: Quiet = False,
+    offline: Offline = False,
     debug: Debug = False,
 ) -> None:
     """Train the network a config describes; writes metrics, summary, weights and curves to the run folder.
@@ -27,6 +28,7 @@ def train(
     from nnrun import trainer as api
     from nnrun.errors import ConfigError
 
+    apply_offline(offline)
     reporter = None
     if not quiet:
         from nnrun.progress import RichReporter

@@ -8,12 +8,24 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from nnrun.data import digits, placeholders, synthetic  # noqa: F401  (registration)
+from nnrun.data import cifar, digits, files, idx, notmnist, synthetic  # noqa: F401  (registration)
+from nnrun.data.augment import Augment, AugmentConfig
 from nnrun.data.base import Dataset, Loader, Split, batches, num_batches
 from nnrun.errors import ConfigError
 from nnrun.registry import DATASETS
 
-__all__ = ["Dataset", "Loader", "Split", "batches", "dataset_info", "get_loader", "load_dataset", "num_batches"]
+__all__ = [
+    "Augment",
+    "AugmentConfig",
+    "Dataset",
+    "Loader",
+    "Split",
+    "batches",
+    "dataset_info",
+    "get_loader",
+    "load_dataset",
+    "num_batches",
+]
 
 
 def get_loader(data_cfg: dict[str, Any]) -> Loader:
@@ -34,7 +46,7 @@ def get_loader(data_cfg: dict[str, Any]) -> Loader:
 
 
 def load_dataset(data_cfg: dict[str, Any], seed: int) -> Dataset:
-    """The Dataset for a config's data section; the seed fixes generated points and the split."""
+    """The Dataset for a config's data section, preprocessed; the seed fixes generated points, splits, subsamples."""
     return get_loader(data_cfg).load(seed)
 
 

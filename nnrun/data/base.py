@@ -1,7 +1,8 @@
-"""What every dataset loader returns (Dataset, Split), the minibatch iterator, and seeded stratified splits.
+"""What every dataset loader returns (Dataset, Split), the Loader base with the common data keys, the
+minibatch iterator, and seeded stratified splits.
 
-Images stay uint8 in memory (MNIST: 47 MB instead of 188 MB as float32) and are scaled into the run's
-float dtype one batch at a time by `batches`.
+Images stay uint8 in memory (MNIST: 47 MB instead of 188 MB as float32) and are scaled (or standardised)
+into the run's float dtype one batch at a time by `batches`.
 """
 
 from __future__ import annotations
@@ -9,22 +10,24 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError
 
+from nnrun.data.augment import Augment, AugmentConfig, augment_shorthand
 from nnrun.errors import ConfigError, DataError
-from nnrun.registry import Configurable
+from nnrun.registry import Configurable, format_validation_error
 
 Shape = tuple[int, ...]
 SPLIT_NAMES = ("train", "val", "test")
 
 # Mixed into the run seed so the data streams differ from the weight-init and dropout streams of the
-# same seed. Generating examples and splitting them use separate streams, so a loader that adds draws
-# to one (more noise, another split) never shifts the other.
+# same seed. Generating examples, splitting them and subsampling each split use separate streams, so a
+# loader that adds draws to one (more noise, another split) never shifts the others.
 DATA_STREAM = 0xDA7A
-GENERATE, SPLIT = 0, 1
+GENERATE, SPLIT, SUBSAMPLE_TRAIN, SUBSAMPLE_TEST = 0, 1, 2, 3
 
 
 def _check_split_size(value: int | float) -> int | float:
@@ -39,17 +42,32 @@ def _check_split_size(value: int | float) -> int | float:
 SplitSize = Annotated[int | float, AfterValidator(_check_split_size)]
 
 
+def _distinct(values: list[int]) -> list[int]:
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    if repeated:
+        raise ValueError(f"each class may be listed once; repeated: {', '.join(map(str, repeated))}")
+    return values
+
+
+# Class indices as the dataset numbers them (digits 0..9; CIFAR-10's 3 = cat), at least one, no repeats.
+ClassList = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1), AfterValidator(_distinct)]
+Normalize = Literal["scale", "standardize", "none"]
+
+
 @dataclass
 class Split:
     """One split. x: (N, *input_shape) uint8 images or float features; y: (N,) int64 class labels.
 
-    `batches` yields x * scale in the requested float dtype; scale defaults to 1/255 for uint8 and 1 for
-    float features (the 0..16 sklearn digits use 1/16).
+    `batches` yields (x * scale - mean) / std in the requested float dtype; scale defaults to 1/255 for
+    uint8 and 1 for float features (the 0..16 sklearn digits use 1/16); mean and std are None (no
+    standardisation) or float64 arrays that broadcast against input_shape, e.g. (C, 1, 1) per channel.
     """
 
     x: np.ndarray
     y: np.ndarray
     scale: float | None = None
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.x = np.ascontiguousarray(self.x)
@@ -65,6 +83,20 @@ class Split:
         self.y = np.ascontiguousarray(y, dtype=np.int64)
         if self.scale is None:
             self.scale = 1 / 255 if self.x.dtype == np.uint8 else 1.0
+        if (self.mean is None) != (self.std is None):
+            raise DataError("give both mean and std for standardisation, or neither")
+        if self.mean is not None:
+            self.mean = np.asarray(self.mean, dtype=np.float64)
+            self.std = np.asarray(self.std, dtype=np.float64)
+            for label, stat in (("mean", self.mean), ("std", self.std)):
+                try:
+                    fits = np.broadcast_shapes(stat.shape, self.x.shape[1:]) == self.x.shape[1:]
+                except ValueError:
+                    fits = False
+                if not fits:
+                    raise DataError(f"{label} of shape {stat.shape} does not broadcast to examples {self.x.shape[1:]}")
+            if not np.all(self.std > 0):
+                raise DataError("std must be > 0 everywhere")
 
     def __len__(self) -> int:
         return len(self.y)
@@ -75,16 +107,26 @@ class Split:
 
 @dataclass
 class Dataset:
-    """A loaded dataset: splits {"train", and optionally "val", "test"}, per-example input_shape, classes."""
+    """A loaded dataset: splits {"train", and optionally "val", "test"}, per-example input_shape, classes.
+
+    After `Loader.load`: `augment` is the training-batch augmentation (or None), `image_shape` the
+    (C, H, W) of image data even when flattened (None for features), and `notes` says, one line per
+    step, what the preprocessing did (which splits are official, what was split off, subsampled, ...).
+    """
 
     name: str
     splits: dict[str, Split]
     input_shape: Shape
     num_classes: int
     class_names: list[str] = field(default_factory=list)
+    augment: Augment | None = None
+    image_shape: Shape | None = None
+    notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.input_shape = tuple(int(d) for d in self.input_shape)
+        if self.image_shape is not None:
+            self.image_shape = tuple(int(d) for d in self.image_shape)
         if not self.class_names:
             self.class_names = [str(k) for k in range(self.num_classes)]
         if len(self.class_names) != self.num_classes:
@@ -115,17 +157,113 @@ class Dataset:
 class Loader(Configurable):
     """Base class of the registered datasets: constructor args are the `data:` config, `load` builds it.
 
-    The first line of a subclass's docstring is its one-line description in `nnrun layers` and the docs.
+    A subclass takes its own keyword arguments (path, test, ...) then `**common`, passed on to this
+    constructor: the keys every dataset shares (below). It implements `load_raw(seed)`, the dataset as
+    published, and `Loader.load` runs the common preprocessing on it (nnrun.data.prepare). The first line
+    of a subclass's docstring is its one-line description in `nnrun layers`, `nnrun data list` and the docs.
+
+    A dataset without an official test split declares its own `test` key (a fraction or a count held
+    out of all examples, like val); one with official splits does not.
+
+    Class attributes for `nnrun data list`: `shape`, the published per-example shape (None when it
+    depends on the files), and `classes`, the number of classes (an int or None). An instance's
+    `classes` attribute is the config key below, which shadows the class attribute: read the count
+    as `type(self).classes`.
     """
 
     type_name: ClassVar[str]
+    shape: ClassVar[Shape | None] = None
+    builtin: ClassVar[bool] = False  # generated or shipped with a package: no files to find or download
+    needs_path: ClassVar[bool] = False  # nothing to look for until data.path is given (npz, csv, folders)
+
+    def __init__(
+        self,
+        *,
+        val: Annotated[
+            SplitSize,
+            Field(
+                description="validation examples held out of the training pool, stratified: a fraction or a count "
+                "(0: none); ignored when the dataset has an official validation split"
+            ),
+        ] = 0.1,
+        classes: Annotated[
+            ClassList | None,
+            Field(description="keep only these classes, relabelled 0..k-1 in the order given (null: all)"),
+        ] = None,
+        positive: Annotated[
+            ClassList | None,
+            Field(
+                description="a binary task: these classes become label 1 and every other (kept) class label 0; "
+                "class numbers as the dataset has them"
+            ),
+        ] = None,
+        n_train: Annotated[
+            int | None,
+            Field(
+                ge=1,
+                description="train on this many examples: a stratified subsample of the train split after "
+                "val is held out (null: all)",
+            ),
+        ] = None,
+        n_test: Annotated[
+            int | None, Field(ge=1, description="a stratified subsample of this many test examples (null: all)")
+        ] = None,
+        normalize: Annotated[
+            Normalize,
+            Field(
+                description="scale: images into [0, 1] (features unchanged); standardize: per channel (per "
+                "feature for vectors) with the train split's mean and std; none: raw values"
+            ),
+        ] = "scale",
+        flatten: Annotated[bool, Field(description="give examples as flat vectors (C*H*W,) instead of images")] = False,
+        augment: Annotated[
+            AugmentConfig | None,
+            BeforeValidator(augment_shorthand),
+            Field(
+                description="random crops and flips of training images (`true` for the defaults, or "
+                "{crop_padding, flip}); null: none"
+            ),
+        ] = None,
+    ):
+        self.val = val
+        self.classes = classes
+        self.positive = positive
+        self.n_train = n_train
+        self.n_test = n_test
+        self.normalize = normalize
+        self.flatten = flatten
+        # stored as a plain dict, as the config holds it (get_config / YAML round trip)
+        augment = augment_shorthand(augment)
+        if isinstance(augment, AugmentConfig):
+            augment = augment.model_dump()
+        elif augment is not None:
+            try:
+                augment = AugmentConfig.model_validate(augment).model_dump()
+            except ValidationError as error:
+                raise ConfigError(format_validation_error(error, AugmentConfig), where="data.augment") from None
+        self.augment = augment
+
+    def load_raw(self, seed: int) -> Dataset:
+        """The dataset as published: its official splits only, images uint8 (N, C, H, W), labels int64."""
+        raise NotImplementedError
 
     def load(self, seed: int) -> Dataset:
-        raise NotImplementedError
+        """load_raw, then the common preprocessing (classes, positive, splits, subsamples, normalisation)."""
+        from nnrun.data.prepare import prepare  # prepare imports this module
+
+        return prepare(self.load_raw(seed), self, seed)
+
+    def locate(self) -> Path | None:
+        """Where the dataset's files are, without downloading; None when absent (or built in)."""
+        return None
+
+    def fetch(self) -> Path | None:
+        """The files' location, downloading them first where the dataset allows; None for built-in data."""
+        return self.locate()
 
 
 def data_rng(seed: int, stream: int) -> np.random.Generator:
-    """The generator for one data stream (GENERATE or SPLIT) of a run seed."""
+    """The generator for one data stream (GENERATE, SPLIT, SUBSAMPLE_TRAIN, SUBSAMPLE_TEST) of a run seed."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"the seed must be an integer >= 0, got {seed!r}")
     return np.random.default_rng([int(seed), DATA_STREAM, stream])
@@ -179,22 +317,19 @@ def evenly_spaced(n: int, k: int) -> np.ndarray:
     return (i + 1) * k // n > i * k // n if n else np.zeros(0, dtype=bool)
 
 
-def make_splits(
-    x: np.ndarray, y: np.ndarray, val: int | float, test: int | float, rng: np.random.Generator, **split_kw: Any
-) -> dict[str, Split]:
-    """Stratified train/val/test Splits of (x, y); a held-out split of size 0 is left out."""
-    n = len(y)
-    counts = {"val": split_count(val, n, "val"), "test": split_count(test, n, "test")}
-    counts = {name: c for name, c in counts.items() if c > 0}
-    indices = stratified_split(y, counts, rng)
-    return {name: Split(x[indices[name]], y[indices[name]], **split_kw) for name in SPLIT_NAMES if name in indices}
-
-
 def batches(
-    split: Split, batch_size: int, dtype: Any, rng: np.random.Generator | None = None
+    split: Split,
+    batch_size: int,
+    dtype: Any,
+    rng: np.random.Generator | None = None,
+    *,
+    augment: Augment | None = None,
+    augment_rng: np.random.Generator | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Minibatches (xb, yb) covering the split once; xb: (B, *input_shape) in `dtype`, yb: (B,) int64.
 
+    xb = (x * scale - mean) / std (see Split), then `augment(xb, augment_rng)` when augment is given
+    (training batches only: the caller passes dataset.augment and its own generator).
     With rng, the order is one permutation drawn from rng when `batches` is called (one per epoch);
     without, examples come in stored order. The last batch is smaller when batch_size does not divide N.
     Each batch is a fresh array that the caller may keep or modify. Writing into reused buffers instead
@@ -206,22 +341,39 @@ def batches(
     dtype = np.dtype(dtype)
     if dtype.kind != "f":
         raise ValueError(f"batches are floating point, got dtype {dtype}")
+    if augment is not None and augment_rng is None:
+        raise ValueError("augment needs augment_rng, the generator its random crops and flips are drawn from")
     order = rng.permutation(len(split)) if rng is not None else None
-    return _iterate(split, batch_size, dtype, order)
+    return _iterate(split, batch_size, dtype, order, augment, augment_rng)
 
 
 def _iterate(
-    split: Split, batch_size: int, dtype: np.dtype, order: np.ndarray | None
+    split: Split,
+    batch_size: int,
+    dtype: np.dtype,
+    order: np.ndarray | None,
+    augment: Augment | None,
+    augment_rng: np.random.Generator | None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     x, y = split.x, split.y
-    scale = dtype.type(split.scale)
+    # (x * scale - mean) / std == x * (scale / std) - mean / std: one multiply and one subtract a batch
+    if split.mean is None:
+        factor, shift = dtype.type(split.scale), None
+    else:
+        factor = (split.scale / split.std).astype(dtype)
+        shift = (split.mean / split.std).astype(dtype)
+    plain = shift is None and factor == 1
     for start in range(0, len(y), batch_size):
         if order is None:
             xs, yb = x[start : start + batch_size], y[start : start + batch_size].copy()
         else:
             idx = order[start : start + batch_size]
             xs, yb = np.take(x, idx, axis=0), np.take(y, idx)
-        xb = xs.astype(dtype) if scale == 1 else np.multiply(xs, scale, dtype=dtype)
+        xb = xs.astype(dtype) if plain else np.multiply(xs, factor, dtype=dtype)
+        if shift is not None:
+            xb -= shift
+        if augment is not None:
+            xb = augment(xb, augment_rng)
         yield xb, yb
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import functools
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 from pydantic import Field
 
-from nnrun.data.base import SPLIT, Dataset, Loader, SplitSize, data_rng, make_splits
+from nnrun.data.base import Dataset, Loader, Split, SplitSize
 from nnrun.errors import DataError
 from nnrun.registry import DATASETS
 
@@ -17,24 +17,28 @@ from nnrun.registry import DATASETS
 class Digits(Loader):
     """8x8 handwritten digits bundled with scikit-learn (1797 images, 10 classes), input (1, 8, 8).
 
-    Pixels are integers 0..16, kept as uint8 and scaled into [0, 1] by `batches` (x / 16). The split
-    into train/val/test is stratified by class and seeded from the run seed.
+    Pixels are integers 0..16, kept as uint8 and scaled into [0, 1] by `batches` (x / 16). There is no
+    official split: val and test are held out of all 1797, stratified by class and seeded from the run seed.
     """
 
-    input_shape = (1, 8, 8)
+    shape = (1, 8, 8)
+    classes = 10
+    builtin = True
 
     def __init__(
         self,
+        *,
         val: Annotated[SplitSize, Field(description="validation examples: a fraction of all, or a count")] = 0.15,
         test: Annotated[SplitSize, Field(description="test examples: a fraction of all, or a count")] = 0.2,
+        **common: Any,
     ):
-        self.val = val
         self.test = test
+        super().__init__(val=val, **common)
 
-    def load(self, seed: int) -> Dataset:
+    def load_raw(self, seed: int) -> Dataset:
         x, y = load_images()
-        splits = make_splits(x, y, self.val, self.test, data_rng(seed, SPLIT), scale=1 / 16)
-        return Dataset(self.type_name, splits, self.input_shape, 10, [str(k) for k in range(10)])
+        train = Split(x, y, scale=1 / 16)
+        return Dataset(self.type_name, {"train": train}, self.shape, 10, [str(k) for k in range(10)])
 
 
 @functools.cache

@@ -7,12 +7,12 @@ draw from the run's numpy Generator, and need no scikit-learn import (0.9 s). Fe
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 from pydantic import Field
 
-from nnrun.data.base import GENERATE, SPLIT, Dataset, Loader, SplitSize, data_rng, make_splits
+from nnrun.data.base import GENERATE, Dataset, Loader, Split, SplitSize, data_rng
 from nnrun.registry import DATASETS
 
 Count = Annotated[int, Field(gt=0, description="number of points in all splits together")]
@@ -22,25 +22,29 @@ Noise = Annotated[float, Field(ge=0, description="standard deviation of Gaussian
 
 
 class Synthetic(Loader):
-    """Shared `load`: generate n points from the GENERATE stream, then split them stratified."""
+    """Shared `load_raw`: n points from the GENERATE stream; `Loader.load` holds out val and test, stratified."""
 
-    input_shape = (2,)
-    num_classes = 2
+    shape = (2,)
+    classes = 2
+    builtin = True
 
-    def __init__(self, n: int, noise: float, val: float | int, test: float | int):
+    def __init__(self, *, n: int, noise: float, val: float | int, test: float | int, **common: Any):
         self.n = n
         self.noise = noise
-        self.val = val
         self.test = test
+        super().__init__(val=val, **common)
+
+    @property
+    def num_classes(self) -> int:
+        return type(self).classes
 
     def generate(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """x: (n, 2) float64, y: (n,) int64."""
         raise NotImplementedError
 
-    def load(self, seed: int) -> Dataset:
+    def load_raw(self, seed: int) -> Dataset:
         x, y = self.generate(data_rng(seed, GENERATE))
-        splits = make_splits(x, y, self.val, self.test, data_rng(seed, SPLIT))
-        return Dataset(self.type_name, splits, self.input_shape, self.num_classes)
+        return Dataset(self.type_name, {"train": Split(x, y)}, self.shape, self.num_classes)
 
 
 def halves(n: int) -> tuple[int, int]:
@@ -58,12 +62,14 @@ class Moons(Synthetic):
 
     def __init__(
         self,
+        *,
         n: Count = 1000,
         noise: Noise = 0.2,
         val: Val = 0.15,
         test: Test = 0.2,
+        **common: Any,
     ):
-        super().__init__(n, noise, val, test)
+        super().__init__(n=n, noise=noise, val=val, test=test, **common)
 
     def generate(self, rng):
         n0, n1 = halves(self.n)
@@ -79,13 +85,15 @@ class Circles(Synthetic):
 
     def __init__(
         self,
+        *,
         n: Count = 1000,
         noise: Noise = 0.1,
         factor: Annotated[float, Field(gt=0, lt=1, description="inner radius / outer radius")] = 0.5,
         val: Val = 0.15,
         test: Test = 0.2,
+        **common: Any,
     ):
-        super().__init__(n, noise, val, test)
+        super().__init__(n=n, noise=noise, val=val, test=test, **common)
         self.factor = factor
 
     def generate(self, rng):
@@ -102,33 +110,37 @@ class Spirals(Synthetic):
     """Interleaved spiral arms, one class per arm (cs231n's spiral data), input (2,).
 
     Arm j: radius r = linspace(0, 1), angle t = linspace(4j, 4j + 4) + noise * N(0, 1), point
-    (r sin t, r cos t). Points are shared out evenly; the first n % classes arms get one more.
+    (r sin t, r cos t). Points are shared out evenly; the first n % arms arms get one more.
     """
+
+    classes = 3  # the default number of arms
 
     def __init__(
         self,
+        *,
         n: Count = 1000,
         noise: Annotated[float, Field(ge=0, description="standard deviation of Gaussian noise on the angle")] = 0.2,
-        classes: Annotated[int, Field(ge=2, description="number of arms = number of classes")] = 3,
+        arms: Annotated[int, Field(ge=2, description="number of arms = number of classes")] = 3,
         val: Val = 0.15,
         test: Test = 0.2,
+        **common: Any,
     ):
-        super().__init__(n, noise, val, test)
-        self.classes = classes
+        super().__init__(n=n, noise=noise, val=val, test=test, **common)
+        self.arms = arms
 
     @property
     def num_classes(self) -> int:
-        return self.classes
+        return self.arms
 
     def generate(self, rng):
-        per_arm = np.full(self.classes, self.n // self.classes)
-        per_arm[: self.n % self.classes] += 1
+        per_arm = np.full(self.arms, self.n // self.arms)
+        per_arm[: self.n % self.arms] += 1
         xs = []
         for j, m in enumerate(per_arm):
             r = np.linspace(0.0, 1.0, m)
             t = np.linspace(4.0 * j, 4.0 * (j + 1), m) + self.noise * rng.standard_normal(m)
             xs.append(np.c_[r * np.sin(t), r * np.cos(t)])
-        y = np.repeat(np.arange(self.classes, dtype=np.int64), per_arm)
+        y = np.repeat(np.arange(self.arms, dtype=np.int64), per_arm)
         return np.concatenate(xs), y
 
 
@@ -141,12 +153,14 @@ class Xor(Synthetic):
 
     def __init__(
         self,
+        *,
         n: Count = 1000,
         noise: Noise = 0.1,
         val: Val = 0.15,
         test: Test = 0.2,
+        **common: Any,
     ):
-        super().__init__(n, noise, val, test)
+        super().__init__(n=n, noise=noise, val=val, test=test, **common)
 
     def generate(self, rng):
         x = rng.uniform(-1.0, 1.0, size=(self.n, 2))
