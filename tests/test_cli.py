@@ -132,9 +132,12 @@ def test_missing_dataset_offline_lists_every_place_and_writes_nothing(cli, tmp_p
 
 
 def test_sigkill_then_resume_gives_the_uninterrupted_metrics(cli, tmp_path):
+    # dropout, shuffling and augmentation all draw from seeded streams the checkpoint must restore
     config = small_config(
-        model={"input_shape": [64], "layers": [{"type": "dense", "units": 64}, {"type": "relu"},
-                                               {"type": "dropout", "rate": 0.2}, {"type": "dense", "units": 10}]},
+        data={"dataset": "digits", "augment": {"crop_padding": 1, "flip": True}},
+        model={"input_shape": [1, 8, 8], "layers": [{"type": "flatten"}, {"type": "dense", "units": 64},
+                                                    {"type": "relu"}, {"type": "dropout", "rate": 0.2},
+                                                    {"type": "dense", "units": 10}]},
         optimizer={"type": "adam", "lr": 0.001, "schedule": {"type": "cosine"}},
         train={"epochs": 60, "batch_size": 8},
     )  # fmt: skip

@@ -103,3 +103,25 @@ def test_through_load_dataset():
     data = load_dataset({"dataset": "fashion_mnist", "val": 5000}, seed=0)
     assert data.summary() == {"train": 55_000, "val": 5_000, "test": 10_000}
     assert data.class_names[0] == "T-shirt/top"
+
+
+def test_fashion_mlp_config_learns_on_a_subsample(tmp_path):
+    import nnrun
+    from tests.conftest import ROOT
+
+    run = nnrun.train(
+        ROOT / "configs" / "fashion_mlp.yaml",
+        ["data.n_train=6000", "data.n_test=2000", "model.hidden.units=256", "train.epochs=2"],
+        out=tmp_path / "run",
+    )
+    assert run.summary["last"]["test_acc"] >= 0.8
+
+
+@pytest.mark.slow
+def test_fashion_cnn_reaches_90_percent_in_3_epochs(tmp_path):
+    """The issue's acceptance run: `nnrun train configs/fashion_cnn.yaml --set train.epochs=3`."""
+    import nnrun
+    from tests.conftest import ROOT
+
+    run = nnrun.train(ROOT / "configs" / "fashion_cnn.yaml", ["train.epochs=3"], out=tmp_path / "run")
+    assert run.summary["last"]["test_acc"] >= 0.9
