@@ -23,7 +23,7 @@ from nnrun.data import locate
 from nnrun.errors import DataError
 
 CHUNK = 1 << 20
-USER_AGENT = "nnrun (https://github.com/nnrun/nnrun; dataset download)"
+USER_AGENT = "nnrun dataset download (python urllib)"
 # Worth another attempt at the same URL; any other HTTP status (404, 403, ...) moves on to the next mirror.
 RETRY_STATUS = {408, 429, 500, 502, 503, 504}
 
