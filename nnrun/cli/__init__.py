@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from nnrun.cli import check, data, gradcheck, layers, train
+from nnrun.cli import bench, check, data, gradcheck, layers, train
 from nnrun.cli import eval as eval_
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app.command("gradcheck")(gradcheck.gradcheck)
 app.command("eval")(eval_.eval_run)
 app.command("layers")(layers.layers)
 app.add_typer(data.app, name="data")
+app.command("bench")(bench.bench)
 
 
 def main() -> None:

@@ -1,0 +1,11 @@
+"""Training speed of nnrun beside PyTorch: `python benchmarks/bench.py --help` (the same as `nnrun bench`).
+
+The harness lives in nnrun/bench.py so that the installed `nnrun bench` verb has it too.
+"""
+
+import typer
+
+from nnrun.cli.bench import bench
+
+if __name__ == "__main__":
+    typer.run(bench)

@@ -1,0 +1,69 @@
+"""`nnrun bench`: time training epochs of the reports' models with nnrun and PyTorch side by side."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nnrun.cli.errors import handles_errors
+from nnrun.cli.options import Debug
+
+
+@handles_errors
+def bench(
+    models: Annotated[str, typer.Option("--models", help="Comma-separated models: mlp, cnn, cnn7.")] = "mlp,cnn,cnn7",
+    reps: Annotated[
+        int, typer.Option("--reps", min=1, help="Timed repetitions per model; the median is reported.")
+    ] = 3,
+    batches: Annotated[
+        int | None,
+        typer.Option("--batches", min=1, help="Time this many batches per repetition and extrapolate to an epoch."),
+    ] = None,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed batches before the repetitions.")] = 20,
+    threads: Annotated[
+        int | None, typer.Option("--threads", min=1, help="Threads for both frameworks (default: all cores).")
+    ] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Also write the results to this JSON file.")] = None,
+    no_torch: Annotated[bool, typer.Option("--no-torch", help="Time nnrun only.")] = False,
+    synthetic: Annotated[
+        bool, typer.Option("--synthetic", help="Random images even where Fashion-MNIST is installed.")
+    ] = False,
+    no_startup: Annotated[
+        bool, typer.Option("--no-startup", help="Skip the `nnrun --help` and first-batch timings.")
+    ] = False,
+    peak_size: Annotated[
+        int, typer.Option("--peak-size", min=64, help="Matrix size of the sgemm peak measurement.")
+    ] = 4096,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print the table as Markdown (for benchmarks/README.md).")
+    ] = False,
+    debug: Debug = False,
+) -> None:
+    """Seconds per epoch, GFLOP/s, % of sgemm peak and peak RSS of nnrun and PyTorch on the MLP, CNN and CNN7.
+
+    Example: nnrun bench --models cnn --batches 200 --reps 3
+    """
+    import json
+
+    from rich.console import Console
+
+    from nnrun import bench as harness
+    from nnrun.results import atomic_write_text
+
+    console = Console(stderr=True)
+    results = harness.run(
+        [m.strip() for m in models.split(",") if m.strip()],
+        reps=reps, batches=batches, warmup=warmup, threads=threads, torch=not no_torch, synthetic=synthetic,
+        startup=not no_startup, peak_size=peak_size, progress=lambda text: console.print(f"[dim]{text}[/]", highlight=False),
+        command=" ".join(["nnrun bench", *sys.argv[2:]]) if Path(sys.argv[0]).name != "bench.py"
+        else " ".join(["python benchmarks/bench.py", *sys.argv[1:]]),
+    )  # fmt: skip
+    if markdown:
+        typer.echo(harness.markdown(results))
+    else:
+        harness.report(results)
+    if json_path is not None:
+        atomic_write_text(json_path, json.dumps(results, indent=2) + "\n")
