@@ -373,7 +373,8 @@ def rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 def footnotes(results: dict[str, Any]) -> list[str]:
     lines = []
     how = (
-        f"{results['batches']} batches per repetition, extrapolated to an epoch"
+        f"{results['batches']} batches per repetition, extrapolated to an epoch; short repetitions miss "
+        "slowdowns that set in later in training"
         if results["extrapolated"]
         else "whole epochs"
     )

@@ -130,7 +130,9 @@ class Momentum(Optimizer):
         self.mu = mu
 
     def update(self, w, grad, state, lr, weight_decay, cast):
-        kernels.momentum_step(w, grad, state["velocity"], cast(lr), weight_decay, cast(self.mu), self.nesterov)
+        kernels.momentum_step(
+            w, grad, state["velocity"], cast(lr), weight_decay, cast(self.mu), self.nesterov, tiny(cast)
+        )
 
 
 @OPTIMIZERS.register("nesterov")
@@ -176,7 +178,7 @@ class Adadelta(Optimizer):
     def update(self, w, grad, state, lr, weight_decay, cast):
         kernels.adadelta_step(
             w, grad, state["square_avg"], state["acc_delta"], cast(lr), weight_decay,
-            cast(self.rho), cast(1 - self.rho), cast(self.eps),
+            cast(self.rho), cast(1 - self.rho), cast(self.eps), tiny(cast),
         )
 
 
@@ -201,8 +203,9 @@ class RMSprop(Optimizer):
 
     def update(self, w, grad, state, lr, weight_decay, cast):
         kernels.rmsprop_step(
-            w, grad, state["square_avg"], cast(lr), weight_decay, cast(self.alpha), cast(1 - self.alpha), cast(self.eps)
-        )
+            w, grad, state["square_avg"], cast(lr), weight_decay,
+            cast(self.alpha), cast(1 - self.alpha), cast(self.eps), tiny(cast),
+        )  # fmt: skip
 
 
 @OPTIMIZERS.register("adam")
@@ -234,8 +237,13 @@ class Adam(Optimizer):
         sqrt_bc2 = math.sqrt(1 - self.beta2**self.steps)
         kernels.adam_step(
             w, grad, state["m"], state["v"], cast(step_size), weight_decay,
-            cast(1 - self.beta1), cast(self.beta2), cast(1 - self.beta2), cast(sqrt_bc2), cast(self.eps),
+            cast(1 - self.beta1), cast(self.beta2), cast(1 - self.beta2), cast(sqrt_bc2), cast(self.eps), tiny(cast),
         )
+
+
+def tiny(cast):
+    """The smallest normal number of a dtype (its scalar type `cast`): decaying state below it is flushed to zero."""
+    return cast(np.finfo(cast).tiny)
 
 
 def clip_grad_norm(params: list[Param], max_norm: float) -> float:

@@ -266,7 +266,7 @@ class Trainer:
                 f"the training loss became {value} at step {p.step + 1} (epoch {p.epoch + 1})",
                 hint="lower optimizer.lr, set optimizer.clip_norm, or check the data scaling",
             )
-        self.model.backward(dlogits)
+        self.model.backward(dlogits, input_grad=False)
         if self.clip_norm:
             clip_grad_norm(self.params, self.clip_norm)
         self.optimizer.step(lr)
@@ -384,7 +384,7 @@ class Trainer:
         xb, yb = next(batches(self.dataset.splits["train"], 2, self.dtype))
         logits = model.forward(xb, train=True)
         _, dlogits = self.loss.value_and_grad(logits, yb)
-        model.backward(dlogits)
+        model.backward(dlogits, input_grad=False)
         opt = self.resolved["optimizer"]
         optimizer = OPTIMIZERS.build(
             {k: v for k, v in opt.items() if k not in {"weight_decay", "decay_bias", "clip_norm", "schedule"}}

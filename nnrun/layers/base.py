@@ -36,6 +36,9 @@ class Layer(Configurable):
     type_name: ClassVar[str]
     # parameters that weight decay applies to (biases and batchnorm scale/shift are left out)
     decayed: ClassVar[tuple[str, ...]] = ()
+    # Sequential.backward(dy, input_grad=False) clears this on the first layer with parameters: its input is
+    # the data, so a layer that honours it (dense, conv2d) skips computing dx and returns None.
+    needs_input_grad: bool = True
 
     def __init__(self, *, name: str | None = None):
         self.name = name

@@ -17,14 +17,19 @@ NonNegativeInt = Annotated[int, Field(ge=0)]
 SizeSpec = PositiveInt | tuple[PositiveInt, PositiveInt]
 PaddingSpec = Literal["valid", "same"] | NonNegativeInt | tuple[NonNegativeInt, NonNegativeInt]
 
-# The batch is unfolded CHUNK_ELEMENTS im2col entries at a time (4 MB in float32), so each chunk is
-# still in cache for its GEMMs and col2im. A training batch whose unfolded size is at most KEEP_ELEMENTS
-# (16 MB) keeps its cols for backward; a larger one is unfolded again, chunk by chunk, in backward,
-# which beats streaming a big cols array through memory twice. Forward + backward on a batch of 50
-# (ms, one BLAS thread), whole batch at once -> chunked:
+# The batch is unfolded CHUNK_ELEMENTS im2col entries at a time (1 MB in float32, half this machine's
+# per-core L2), so each chunk is still in cache for its GEMMs and col2im. A training batch whose unfolded
+# size is at most KEEP_ELEMENTS (16 MB) keeps its cols for backward; a larger one is unfolded again, chunk
+# by chunk, in backward, which beats streaming a big cols array through memory twice. Forward + backward
+# on a batch of 50 (ms, one BLAS thread), whole batch at once -> 4 MB chunks:
 #   32@5x5 on 1x28x28: 2.5 -> 2.5 (one chunk)   32@10x10 on 1x28x28: 12.0 -> 10.7
 #   64@5x5 on 32x14x14: 45 -> 37                16@5x5 on 32x28x28: 99 -> 65
-CHUNK_ELEMENTS = 1 << 20
+# 4 MB -> 1 MB chunks: a whole CNN7 training step (benchmarks/, batch 50, 2 BLAS threads) 33.1 -> 31.4 ms,
+# the CNN unchanged (its 32@5x5 batch is one chunk either way). Keeping 32 MB of cols instead of 16 MB
+# gained nothing more once the chunks were small. Unfolding the rows first, cols (rows, examples, pixels),
+# so that a whole chunk is one GEMM, ran faster layer by layer but not in the whole step (CNN 17.0 -> 20.2
+# ms with the input gradient), and was dropped.
+CHUNK_ELEMENTS = 1 << 18
 KEEP_ELEMENTS = 1 << 22
 
 
@@ -172,25 +177,16 @@ class Conv2D(Layer):
             self.x = x
         return y.reshape(n, self.filters, *self._out)
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
         """dy: (N, F, H', W') -> dx: (N, C, H, W); writes grads["weight"] (F, C, kh, kw) and grads["bias"] (F,).
 
-        Uses the x of the last forward(train=True).
+        Uses the x of the last forward(train=True). Returns None when needs_input_grad is False.
         """
         x = self.x
         n = x.shape[0]
         pixels = self._out[0] * self._out[1]
         fan_in = self._fan_in
         dy = np.ascontiguousarray(dy, dtype=self.dtype).reshape(n, self.filters, pixels)
-        weight_t = self.params["weight"].reshape(self.filters, fan_in).T
-        channels, height, width = self.input_shape
-        top, bottom, left, right = self._pads
-        padded = bool(top or bottom or left or right)
-        if padded:
-            dxp = self._work("dxp", (n, channels, height + top + bottom, width + left + right))
-            dxp.fill(0)
-        else:
-            dxp = np.zeros((n, channels, height, width), dtype=self.dtype)
         kept = self._cols_of is x
 
         step = self._chunk(n)
@@ -212,19 +208,78 @@ class Conv2D(Layer):
                 np.sum(parts, axis=0, out=dw_aug)
             else:
                 dw_aug += parts.sum(axis=0)
-
-            dcols = self._work("dcols", (step, fan_in, *self._out))[:m]
-            np.matmul(weight_t, dy[start:stop], out=dcols.reshape(m, fan_in, pixels))
-            kernels.col2im(dcols, *self._kernel, *self._stride, dxp[start:stop])
-
         self.grads["weight"].reshape(self.filters, fan_in)[...] = dw_aug[:fan_in].T
         if self.use_bias:
             self.grads["bias"][...] = dw_aug[fan_in]
+
+        if not self.needs_input_grad:
+            return None
+        kh, kw = self._kernel
+        top, bottom, left, right = self._pads
+        channels = self.input_shape[0]
+        # gathering unfolds F*kh*kw rows of dy where scattering folds C*kh*kw rows: it pays when F < C
+        # (for a first layer, C = 1, it would unfold 32x more)
+        if self.filters < channels and self._stride == (1, 1) and max(top, bottom) < kh and max(left, right) < kw:
+            return self._input_grad_as_conv(dy)
+        return self._input_grad_col2im(dy)
+
+    def _input_grad_col2im(self, dy: np.ndarray) -> np.ndarray:
+        """dx: (N, C, H, W) from dy: (N, F, H'*W') by scattering weight.T @ dy back onto the image (any stride)."""
+        n = dy.shape[0]
+        fan_in = self._fan_in
+        weight_t = self.params["weight"].reshape(self.filters, fan_in).T
+        channels, height, width = self.input_shape
+        top, bottom, left, right = self._pads
+        padded = bool(top or bottom or left or right)
+        if padded:
+            dxp = self._work("dxp", (n, channels, height + top + bottom, width + left + right))
+            dxp.fill(0)
+        else:
+            dxp = np.zeros((n, channels, height, width), dtype=self.dtype)
+        step = self._chunk(n)
+        for start in range(0, n, step):
+            stop = min(start + step, n)
+            m = stop - start
+            dcols = self._work("dcols", (step, fan_in, *self._out))[:m]
+            np.matmul(weight_t, dy[start:stop], out=dcols.reshape(m, fan_in, dy.shape[2]))
+            kernels.col2im(dcols, *self._kernel, *self._stride, dxp[start:stop])
         if not padded:
             return dxp
         dx = np.empty((n, channels, height, width), dtype=self.dtype)
         kernels.crop2d(dxp, top, left, dx)
         return dx
+
+    def _input_grad_as_conv(self, dy: np.ndarray) -> np.ndarray:
+        """dx: (N, C, H, W) from dy: (N, F, H'*W') as a stride-1 convolution that gathers instead of scattering.
+
+        dx[n, c] = sum_f correlation of dy[n, f], zero-padded by (kh-1-top, kh-1-bottom) rows and
+        (kw-1-left, kw-1-right) columns, with weight[f, c] flipped in both axes: the "full" convolution of
+        the chain rule. It unfolds dy (F*kh*kw rows) instead of folding weight.T @ dy (C*kh*kw rows) with
+        col2im, and reads fewer rows when F < C. Needs stride 1 and padding below the kernel size. The CNN7's
+        16@5x5 on 32x14x14 (the only input gradient of its training step): step 34.0 -> 31.4 ms (batch 50).
+        """
+        n = dy.shape[0]
+        kh, kw = self._kernel
+        top, bottom, left, right = self._pads
+        out_h, out_w = self._out
+        channels, height, width = self.input_shape
+        rows = self.filters * kh * kw
+        flipped = self._work("flipped", (channels, rows))
+        weight = self.params["weight"]
+        flipped.reshape(channels, self.filters, kh, kw)[...] = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+        step = max(1, min(n, CHUNK_ELEMENTS // (rows * height * width)))
+        # zeros: the border of "dyp" is written once, when _work makes it
+        dyp = self._work("dyp", (step, self.filters, height + kh - 1, width + kw - 1))
+        cols = self._work("dy_cols", (step, rows, height, width))
+        dx = np.empty((n, channels, height * width), dtype=self.dtype)
+        dy = dy.reshape(n, self.filters, out_h, out_w)
+        for start in range(0, n, step):
+            stop = min(start + step, n)
+            m = stop - start
+            kernels.pad2d(dy[start:stop], kh - 1 - top, kw - 1 - left, dyp[:m])
+            kernels.im2col(dyp[:m], kh, kw, 1, 1, cols[:m])
+            np.matmul(flipped, cols[:m].reshape(m, rows, height * width), out=dx[start:stop])
+        return dx.reshape(n, channels, height, width)
 
     def flops(self) -> int:
         channels = self.input_shape[0]

@@ -55,10 +55,13 @@ class Dense(Layer):
             y += self.params["bias"]
         return y
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        """dy: (N, units) -> dx: (N, in_features), or None when needs_input_grad is False."""
         np.matmul(self.x.T, dy, out=self.grads["weight"])
         if self.use_bias:
             np.sum(dy, axis=0, out=self.grads["bias"])
+        if not self.needs_input_grad:
+            return None
         return dy @ self.params["weight"].T
 
     def flops(self) -> int:
