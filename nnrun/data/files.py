@@ -11,9 +11,10 @@ import math
 import warnings
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -32,14 +33,32 @@ NPZ_KEYS = "x_train, y_train (and optionally x_val, y_val, x_test, y_test, class
 # --- npz --------------------------------------------------------------------------------------------
 
 
+class UserFiles(Loader):
+    """A dataset the user provides at data.path (no download): `present` tests it, `expected` describes it."""
+
+    present: ClassVar[Callable[[Path], bool]] = Path.is_file
+    expected: ClassVar[str] = "a file"
+
+    def locate(self) -> Path | None:
+        return locate.find(self.type_name, type(self).present, self.path)
+
+    def fetch(self) -> Path:
+        found = self.locate()
+        if found is None:
+            raise locate.not_found(self.type_name, self.path, self.expected, "check data.path")
+        return found
+
+
 @DATASETS.register("npz")
-class Npz(Loader):
+class Npz(UserFiles):
     """Arrays in a NumPy .npz file: x_train, y_train, optional x_val/y_val, x_test/y_test and class_names.
 
     x: uint8 images (N, H, W) or (N, C, H, W) (N, H, W, C with C = 1 or 3 is transposed), or float
     features (N, D). y: integer labels 0..K-1 (or strings, numbered in sorted order). Loaded with
     allow_pickle=False: object arrays are refused.
     """
+
+    expected = f"an .npz file with {NPZ_KEYS}"
 
     shape = None
     classes = None
@@ -54,14 +73,6 @@ class Npz(Loader):
         self.test = test
         super().__init__(**common)
 
-    def locate(self) -> Path | None:
-        return locate.find(self.type_name, Path.is_file, self.path)
-
-    def fetch(self) -> Path:
-        found = self.locate()
-        if found is None:
-            raise locate.not_found(self.type_name, self.path, f"an .npz file with {NPZ_KEYS}", "check data.path")
-        return found
 
     def load_raw(self, seed: int) -> Dataset:
         path = self.fetch()
@@ -195,12 +206,14 @@ def encode_labels(
 
 
 @DATASETS.register("csv")
-class Csv(Loader):
+class Csv(UserFiles):
     """Rows of numeric features and a label column in a CSV file (header optional), float64 features (N, D).
 
     Labels are integers 0..K-1, or strings numbered in sorted order. A second file (test_path) gives an
     official test split; otherwise `test` holds one out.
     """
+
+    expected = "a CSV file"
 
     shape = None
     classes = None
@@ -233,14 +246,6 @@ class Csv(Loader):
         self.test = test
         super().__init__(**common)
 
-    def locate(self) -> Path | None:
-        return locate.find(self.type_name, Path.is_file, self.path)
-
-    def fetch(self) -> Path:
-        found = self.locate()
-        if found is None:
-            raise locate.not_found(self.type_name, self.path, "a CSV file", "check data.path")
-        return found
 
     def load_raw(self, seed: int) -> Dataset:
         files = {"train": self.fetch()}
@@ -458,12 +463,15 @@ def label_column(label: str | int | None, names: list[str], header: bool, path: 
 
 
 @DATASETS.register("image_folder")
-class ImageFolder(Loader):
+class ImageFolder(UserFiles):
     """PNG/JPEG images in one sub-folder per class (the folder names are the classes), as uint8 (N, C, H, W).
 
     Optional train/, val/ and test/ sub-folders, each holding the class folders, are official splits.
     All images must have the same size; grey images give C=1, colour C=3.
     """
+
+    present = Path.is_dir
+    expected = "a folder with one sub-folder of images per class"
 
     shape = None
     classes = None
@@ -483,16 +491,6 @@ class ImageFolder(Loader):
         self.test = test
         super().__init__(**common)
 
-    def locate(self) -> Path | None:
-        return locate.find(self.type_name, Path.is_dir, self.path)
-
-    def fetch(self) -> Path:
-        found = self.locate()
-        if found is None:
-            raise locate.not_found(
-                self.type_name, self.path, "a folder with one sub-folder of images per class", "check data.path"
-            )
-        return found
 
     def load_raw(self, seed: int) -> Dataset:
         root = self.fetch()
