@@ -24,21 +24,26 @@ class GradResult:
         return self.max_rel_error <= TOLERANCE
 
 
-def numerical_gradient(f: Callable[[], float], array: np.ndarray, h: float = 1e-6) -> np.ndarray:
-    """d f / d array by central differences, perturbing `array` in place and restoring it."""
-    grad = np.zeros_like(array, dtype=np.float64)
+def numerical_gradient(
+    f: Callable[[], float], array: np.ndarray, h: float = 1e-6, indices: np.ndarray | None = None
+) -> np.ndarray:
+    """d f / d array by central differences, perturbing `array` in place and restoring it.
+
+    With `indices` (into the flattened array) only those entries are computed, returned as a flat array.
+    """
     flat = array.reshape(-1)  # a view: writes reach the array f reads
     assert np.shares_memory(flat, array), "numerical_gradient needs a contiguous array"
-    out = grad.reshape(-1)
-    for i in range(flat.size):
+    picks = np.arange(flat.size) if indices is None else indices
+    out = np.zeros(len(picks), dtype=np.float64)
+    for j, i in enumerate(picks):
         old = flat[i]
         flat[i] = old + h
         plus = f()
         flat[i] = old - h
         minus = f()
         flat[i] = old
-        out[i] = (plus - minus) / (2 * h)
-    return grad
+        out[j] = (plus - minus) / (2 * h)
+    return out.reshape(array.shape) if indices is None else out
 
 
 def rel_error(analytic: np.ndarray, numeric: np.ndarray, floor: float = 1e-3, scale: float | None = None) -> float:
@@ -126,17 +131,9 @@ def check_network(config, *, batch: int = 4, samples: int = 40, seed: int = 0, h
         results = [GradResult("network", "input", rel_error(dx, numerical_gradient(objective, x, h)))]
         for p in params:
             layer_label, _, name = p.key.rpartition(".")
-            flat = p.value.reshape(-1)
-            picks = np.arange(flat.size) if flat.size <= samples else rng.choice(flat.size, samples, replace=False)
-            numeric = np.empty(len(picks))
-            for j, i in enumerate(picks):
-                old = flat[i]
-                flat[i] = old + h
-                plus = objective()
-                flat[i] = old - h
-                minus = objective()
-                flat[i] = old
-                numeric[j] = (plus - minus) / (2 * h)
+            size = p.value.size
+            picks = np.arange(size) if size <= samples else rng.choice(size, samples, replace=False)
+            numeric = numerical_gradient(objective, p.value, h, indices=picks)
             full = analytic[p.key].reshape(-1)
             error = rel_error(full[picks], numeric, scale=float(np.abs(full).max()))
             results.append(GradResult(layer_label, name, error))
