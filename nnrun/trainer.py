@@ -113,14 +113,13 @@ class Trainer:
         self.model = Sequential.from_config(self.resolved["model"], dtype=self.dtype, seed=model_seed)
         self.check_compatible()
 
-        opt = self.resolved["optimizer"]
-        common = {"weight_decay", "decay_bias", "clip_norm", "schedule"}
-        self.optimizer = OPTIMIZERS.build({k: v for k, v in opt.items() if k not in common}, where="optimizer")
-        self.params = self.model.params(opt["weight_decay"], opt["decay_bias"])
+        opt = config.optimizer
+        self.optimizer = OPTIMIZERS.build(opt.spec(), where="optimizer")
+        self.params = self.model.params(opt.weight_decay, opt.decay_bias)
         self.optimizer.setup(self.params)
-        self.clip_norm = opt["clip_norm"]
-        self.schedule = SCHEDULES.build(opt["schedule"], where="optimizer.schedule")
-        self.base_lr = float(opt["lr"])
+        self.clip_norm = opt.clip_norm
+        self.schedule = SCHEDULES.build(opt.schedule, where="optimizer.schedule")
+        self.base_lr = float(opt.lr)
         self.shuffle_rng = np.random.default_rng(shuffle_seed)
         self.augment = getattr(self.dataset, "augment", None)  # data.augment: applied to training batches only
         self.augment_rng = np.random.default_rng(augment_seed)
@@ -278,10 +277,11 @@ class Trainer:
         p.correct += correct
         self.reporter.batch(value, correct / n, n)
 
-    def lr(self) -> float:
-        p = self.progress
-        epoch = p.step // self.steps_per_epoch
-        return float(self.schedule.lr(self.base_lr, epoch, p.step, self.steps_per_epoch, self.total_steps))
+    def lr(self, step: int | None = None) -> float:
+        """The rate for the optimizer step that follows `step` completed ones (default: the current step)."""
+        step = self.progress.step if step is None else step
+        epoch = step // self.steps_per_epoch
+        return float(self.schedule.lr(self.base_lr, epoch, step, self.steps_per_epoch, self.total_steps))
 
     def evaluate(self, split_name: str) -> tuple[float, float]:
         from nnrun.data import batches
@@ -304,7 +304,7 @@ class Trainer:
         row: dict[str, Any] = {
             "epoch": round(p.step / self.steps_per_epoch, 4),
             "step": p.step,
-            "lr": self.lr_used(),
+            "lr": self.lr(p.step - 1),  # the rate of the step just taken
             "train_loss": p.loss_sum / p.seen,
             "train_acc": p.correct / p.seen,
             "reg_loss": float(l2_penalty(self.params)),
@@ -327,12 +327,6 @@ class Trainer:
         self.reporter.evaluation(row)
         self.log(" ".join(f"{k}={results.format_value(v)}" for k, v in row.items()))
         return self.early_stopping(row)
-
-    def lr_used(self) -> float:
-        """The rate of the step just taken."""
-        p = self.progress
-        epoch = (p.step - 1) // self.steps_per_epoch
-        return float(self.schedule.lr(self.base_lr, epoch, p.step - 1, self.steps_per_epoch, self.total_steps))
 
     def last_train_seconds(self) -> float:
         return self.progress.timing[-1]["seconds"] if self.progress.timing else 0.0
@@ -385,12 +379,9 @@ class Trainer:
         logits = model.forward(xb, train=True)
         _, dlogits = self.loss.value_and_grad(logits, yb)
         model.backward(dlogits, input_grad=False)
-        opt = self.resolved["optimizer"]
-        optimizer = OPTIMIZERS.build(
-            {k: v for k, v in opt.items() if k not in {"weight_decay", "decay_bias", "clip_norm", "schedule"}}
-        )
-        params = model.params(opt["weight_decay"], opt["decay_bias"])
-        optimizer.setup(params)
+        opt = self.config.optimizer
+        optimizer = OPTIMIZERS.build(opt.spec())
+        optimizer.setup(model.params(opt.weight_decay, opt.decay_bias))
         optimizer.step(self.base_lr)
         model.forward(xb, train=False)
         return time.perf_counter() - tick
