@@ -78,12 +78,7 @@ def test_batchnorm_matches_torch(shape, momentum):
         y = layer.forward(x, train=True)
         dx = layer.backward(dy)
         yt, dxt = torch_forward_backward(module, x, dy)
-        assert_close(y, yt)
-        assert_close(dx, dxt)
-        assert_close(layer.grads["gamma"], module.weight.grad)
-        assert_close(layer.grads["beta"], module.bias.grad)
-        assert_close(layer.buffers["running_mean"], module.running_mean)
-        assert_close(layer.buffers["running_var"], module.running_var)
+        assert_batchnorm_matches(layer, module, y, yt, dx, dxt)
 
     # eval mode: normalised with the running statistics, which stay put
     x = (rng.standard_normal((5, *shape)) * 2).astype(np.float32)
@@ -93,6 +88,11 @@ def test_batchnorm_matches_torch(shape, momentum):
     y = layer.forward(x, train=False)
     dx = layer.backward(dy)
     yt, dxt = torch_forward_backward(module, x, dy)
+    assert_batchnorm_matches(layer, module, y, yt, dx, dxt)
+
+
+def assert_batchnorm_matches(layer, module, y, yt, dx, dxt):
+    """Output, input gradient, gamma/beta gradients and running statistics all agree with torch's."""
     assert_close(y, yt)
     assert_close(dx, dxt)
     assert_close(layer.grads["gamma"], module.weight.grad)
