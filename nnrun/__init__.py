@@ -10,7 +10,27 @@ The Python API, for notebooks and scripts (the CLI is a thin shell over it):
 Names are imported on first use so that `nnrun --help` stays fast.
 """
 
+import os
+import sys
+
 __version__ = "0.1.0"
+
+# Thread pools. nnrun's numba kernels and OpenBLAS each run one thread per core, and by default each
+# pool's threads go on spinning after their work is done: OpenBLAS's for 2^28 cycles (about 0.1 s)
+# after every call, OpenMP's (numba's pool) for 300000 spins. Whichever pool runs next then shares
+# its cores with spinning threads: a CNN7 training step took 64-70 ms instead of 16-19 ms, an MLP
+# step 16 ms instead of 2.4 ms. Shorter waits, set here before either library loads (OpenBLAS reads
+# its variable when numpy is imported, OpenMP when numba first runs a parallel loop); values already
+# in the environment are kept, and NNRUN_THREAD_DEFAULTS=0 sets none (the benchmark's torch worker).
+THREAD_DEFAULTS = {"OPENBLAS_THREAD_TIMEOUT": "18", "GOMP_SPINCOUNT": "10000"}
+thread_defaults_set: list[str] = []  # the keys this import put in os.environ
+if os.environ.get("NNRUN_THREAD_DEFAULTS", "1") != "0":
+    for _key, _value in THREAD_DEFAULTS.items():
+        if _key not in os.environ:
+            if _key.startswith("OPENBLAS") and "numpy" in sys.modules:
+                continue  # too late: OpenBLAS has read it (nnrun.runtime then keeps numba's kernels serial)
+            os.environ[_key] = _value
+            thread_defaults_set.append(_key)
 
 _API = {
     "train": ("nnrun.trainer", "train"),

@@ -216,6 +216,18 @@ def measure_model(model, frameworks, threads, reps, batches, warmup, data_kind, 
             w.close()
 
 
+def worker_env(framework: str) -> dict[str, str]:
+    """The environment of a worker: torch's runs with the thread settings it would have without nnrun."""
+    import nnrun
+
+    env = dict(os.environ)
+    if framework == "torch":
+        for key in nnrun.thread_defaults_set:
+            env.pop(key, None)
+        env["NNRUN_THREAD_DEFAULTS"] = "0"
+    return env
+
+
 class Worker:
     """The parent's handle on one worker subprocess: JSON lines over its stdin and stdout."""
 
@@ -224,7 +236,7 @@ class Worker:
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "nnrun.bench", "worker", framework, model, str(threads), data_kind],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, env=worker_env(framework),
         )  # fmt: skip
 
     def receive(self) -> dict[str, Any]:

@@ -11,10 +11,13 @@ _limits = None  # the active threadpoolctl limiter, kept alive for the process
 
 
 def configure_threads(threads: int | None) -> int:
-    """Give BLAS `threads` threads (all cores when None) and keep numba's pool at the same count.
+    """Give BLAS and numba's parallel kernels `threads` threads each (all cores when None).
 
-    nnrun's numba kernels are serial, so the two pools never run at once; a prototype with both
-    pools at 2 threads on 2 cores ran a CNN step 3.4x slower than BLAS alone.
+    The two pools take turns, never running at once, which works only when each one's idle threads
+    stop spinning soon (nnrun/__init__.py sets that up before numpy loads OpenBLAS). When OpenBLAS was
+    loaded with its default wait (numpy imported before nnrun, OPENBLAS_THREAD_TIMEOUT unset), numba's
+    kernels get one thread: with both pools at 2 threads a CNN7 step took 64-70 ms, with numba at 1
+    thread 30 ms, and with the short waits 16-19 ms.
     """
     global _limits
     from threadpoolctl import threadpool_limits
@@ -24,10 +27,16 @@ def configure_threads(threads: int | None) -> int:
     try:
         import numba
 
-        numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
+        kernels = count if blas_waits_briefly() else 1
+        numba.set_num_threads(min(kernels, numba.config.NUMBA_NUM_THREADS))
     except (ImportError, ValueError):
         pass
     return count
+
+
+def blas_waits_briefly() -> bool:
+    """Whether OpenBLAS's idle threads were told to stop spinning soon (OPENBLAS_THREAD_TIMEOUT set)."""
+    return "OPENBLAS_THREAD_TIMEOUT" in os.environ
 
 
 def versions() -> dict[str, str]:

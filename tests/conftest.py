@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# nnrun before numpy: its import sets the thread pools' waits that OpenBLAS reads when numpy loads it
+# (nnrun/__init__.py), so the tests run nnrun's kernels as `nnrun train` does.
+import nnrun  # noqa: F401  # isort: skip
 import os
 import subprocess
 import sys

@@ -184,9 +184,10 @@ def test_backward_dtype_and_changing_batch_size(dtype):
 
 
 @pytest.mark.parametrize("keep", [True, False], ids=["keep-cols", "unfold-again"])
-@pytest.mark.parametrize("case", [LAYER_CASES[2], LAYER_CASES[6]], ids=["same-k4", "int-pad-stride12"])
+@pytest.mark.parametrize("case", [LAYER_CASES[4], LAYER_CASES[6]], ids=["same-k3-s2", "int-pad-stride12"])
 def test_chunked_batch_matches_one_pass(case, keep, monkeypatch):
     layer = build_layer(case)
+    assert not layer._direct  # the im2col path; the direct one is chunked in tests/test_conv_direct.py
     rng = np.random.default_rng(9)
     x = rng.standard_normal((7, *case[0]))
     y = layer.forward(x, train=True)

@@ -10,19 +10,33 @@ import math
 
 import numba
 
+# relu splits arrays of at least this many elements across numba's threads (50x32x28x28 float32, 2 threads:
+# forward 0.31 -> 0.17 ms, backward 0.50 -> 0.28 ms). Smaller ones, such as the MLP's 100x1000 hidden layer, stay on one
+# thread, where they run between two BLAS calls whose threads are still spinning.
+PARALLEL_ELEMENTS = 1 << 18
 
-@numba.njit(cache=True)
+
+@numba.njit(cache=True, parallel=True)
 def relu_forward(x, y):
-    for i in range(x.size):
-        v = x[i]
-        y[i] = v if v > 0 else 0
+    if x.size < PARALLEL_ELEMENTS:
+        for i in range(x.size):
+            v = x[i]
+            y[i] = v if v > 0 else 0
+    else:
+        for i in numba.prange(x.size):
+            v = x[i]
+            y[i] = v if v > 0 else 0
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def relu_backward(x, dy, dx):
     # the derivative at exactly 0 is taken as 0, as torch does
-    for i in range(x.size):
-        dx[i] = dy[i] if x[i] > 0 else 0
+    if x.size < PARALLEL_ELEMENTS:
+        for i in range(x.size):
+            dx[i] = dy[i] if x[i] > 0 else 0
+    else:
+        for i in numba.prange(x.size):
+            dx[i] = dy[i] if x[i] > 0 else 0
 
 
 @numba.njit(cache=True)

@@ -3,7 +3,8 @@
 Windows are kh x kw, stepped by (sh, sw); the output size is read from the output array. Each public
 kernel calls its loop with literal sizes for 2x2 and 3x3 windows, which lets LLVM unroll the window
 (50x32x28x28 float32, 2x2 stride 2: max forward 2.3 -> 1.0 ms, average forward 2.0 -> 0.5 ms,
-average backward 1.6 -> 0.5 ms; 3x3 stride 2 max forward 4.0 -> 2.5 ms).
+average backward 1.6 -> 0.5 ms; 3x3 stride 2 max forward 4.0 -> 2.5 ms). Max pooling runs one example
+per thread (the same 2x2: forward 0.95 -> 0.39 ms on 2 threads).
 """
 
 from __future__ import annotations
@@ -32,29 +33,36 @@ def _maxpool_forward(x, kh, kw, sh, sw, y, argmax):
                     argmax[n, c, oh, ow] = where
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def maxpool_forward(x, kh, kw, sh, sw, y, argmax):
     """y[n, c, oh, ow] = max of the window; argmax[n, c, oh, ow] = its flat index h*W + w in the plane.
 
     x: (N, C, H, W), y: (N, C, OH, OW), argmax: int64 (N, C, OH, OW). Ties go to the first maximum in
     row-major window order and a NaN wins over numbers (the comparison torch's max_pool2d makes).
     """
-    if kh == 2 and kw == 2:
-        _maxpool_forward(x, 2, 2, sh, sw, y, argmax)
-    elif kh == 3 and kw == 3:
-        _maxpool_forward(x, 3, 3, sh, sw, y, argmax)
-    else:
-        _maxpool_forward(x, kh, kw, sh, sw, y, argmax)
+    for n in numba.prange(x.shape[0]):  # one example at a time: a thread each
+        part = slice(n, n + 1)
+        if kh == 2 and kw == 2:
+            _maxpool_forward(x[part], 2, 2, sh, sw, y[part], argmax[part])
+        elif kh == 3 and kw == 3:
+            _maxpool_forward(x[part], 3, 3, sh, sw, y[part], argmax[part])
+        else:
+            _maxpool_forward(x[part], kh, kw, sh, sw, y[part], argmax[part])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def maxpool_backward(dy, argmax, dx):
     """Route dy: (N, C, OH, OW) to the argmax positions in dx: (N, C, H*W), adding where windows overlap.
 
-    dx is a flat-plane view of the input gradient and must be zeroed by the caller.
+    dx is a flat-plane view of the input gradient; the kernel zeroes it first, one example per thread.
+    50x32x28x28 float32: 0.59 ms serial into np.zeros, 0.41 ms zeroing here on 1 thread, 0.27 ms on 2.
     """
     n_batch, channels, out_h, out_w = dy.shape
-    for n in range(n_batch):
+    plane = dx.shape[2]
+    for n in numba.prange(n_batch):
+        for c in range(channels):  # loops, not dx[n] = 0: an array expression here nests a parallel loop
+            for i in range(plane):
+                dx[n, c, i] = 0
         for c in range(channels):
             for oh in range(out_h):
                 for ow in range(out_w):

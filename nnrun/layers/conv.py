@@ -1,14 +1,24 @@
-"""2-D convolution over NCHW images: numba im2col/col2im around BLAS matmuls, in cache-sized chunks."""
+"""2-D convolution over NCHW images.
+
+Stride 1 (with padding smaller than the kernel, which covers "valid", "same" and the usual integer
+paddings) runs on nnrun's direct, register-blocked numba kernels (nnrun/kernels/direct.py), forward,
+weight gradient and input gradient alike. Other strides unfold the image with im2col/col2im around
+BLAS matmuls, in cache-sized chunks.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
+import numba
 import numpy as np
 from pydantic import Field, PositiveInt
 
 from nnrun import initializers
 from nnrun.kernels import conv as kernels
+from nnrun.kernels import direct
 from nnrun.layers.base import BuildContext, Layer, Shape
 from nnrun.registry import LAYERS
 
@@ -31,6 +41,46 @@ PaddingSpec = Literal["valid", "same"] | NonNegativeInt | tuple[NonNegativeInt, 
 # ms with the input gradient), and was dropped.
 CHUNK_ELEMENTS = 1 << 18
 KEEP_ELEMENTS = 1 << 22
+# The direct kernels run a batch GRID_ELEMENTS output grid entries at a time (16 MB in float32), which
+# holds a whole training batch of the benchmark's networks; larger (evaluation) batches go in chunks.
+GRID_ELEMENTS = 1 << 22
+
+
+def round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Where the direct kernels find each tap: `channels` zero-padded images of `height` x `width`, one
+    plane each, and outputs at positions oh*width + ow for oh < out_height (nnrun/kernels/direct.py)."""
+
+    channels: int
+    height: int
+    width: int
+    out_height: int
+    kh: int
+    kw: int
+
+    @property
+    def positions(self) -> int:
+        """Grid positions computed per channel: out_height rows of `width`, rounded up to PIXELS."""
+        return round_up(self.out_height * self.width, direct.PIXELS)
+
+    @property
+    def plane(self) -> int:
+        """Floats per channel: the padded image, then zeros so that the last tap can read `positions` floats."""
+        return self.height * self.width + self.positions - self.out_height * self.width + self.kw - 1
+
+    @property
+    def size(self) -> int:
+        return self.channels * self.plane
+
+    @cached_property
+    def offsets(self) -> np.ndarray:
+        """offsets[(c*kh + i)*kw + j] = c*plane + i*width + j, where tap (c, i, j) starts."""
+        c, i, j = np.meshgrid(np.arange(self.channels), np.arange(self.kh), np.arange(self.kw), indexing="ij")
+        return (c * self.plane + i * self.width + j).reshape(-1).astype(np.int64)
 
 
 def pair(value: int | tuple[int, int] | list[int]) -> tuple[int, int]:
@@ -85,6 +135,7 @@ class Conv2D(Layer):
         self.bias_init = bias_init
         self._scratch: dict[str, np.ndarray] = {}  # work arrays kept while the batch size stays the same
         self._cols_of: np.ndarray | None = None  # the x whose whole batch _scratch["cols"] holds unfolded
+        self._planes_of: np.ndarray | None = None  # the x whose whole batch _scratch["planes"] holds (direct)
 
     def _build(self, input_shape: Shape, ctx: BuildContext) -> Shape:
         if len(input_shape) != 3:
@@ -109,6 +160,7 @@ class Conv2D(Layer):
             )
         self._pads = (top, bottom, left, right)
         self._out = (out_h, out_w)
+        self._direct = (sh, sw) == (1, 1) and max(top, bottom) < kh and max(left, right) < kw
 
         fan_in = channels * kh * kw
         fan_out = self.filters * kh * kw
@@ -127,7 +179,31 @@ class Conv2D(Layer):
         self._rows = fan_in + (1 if self.use_bias else 0)
         self._w_aug = np.empty((self.filters, self._rows), dtype=self.dtype)
         self._scratch.clear()
+        if self._direct:
+            self._build_grids(channels, height, width)
         return (self.filters, out_h, out_w)
+
+    def _build_grids(self, channels: int, height: int, width: int) -> None:
+        """The direct kernels' grids (nnrun/kernels/direct.py) for the forward and for the input gradient.
+
+        Forward and weight gradient: x zero-padded to Hp x Wp, outputs at grid positions oh*Wp + ow. With
+        a bias, each example's planes end in `grid` ones, and the weight gradient's extra tap on them is
+        the bias gradient. Input gradient: the "full" correlation of dy, placed at (kh-1-top, kw-1-left) in
+        planes of (H+kh-1) x (W+kw-1), with the kernel flipped in both axes.
+        """
+        kh, kw = self._kernel
+        top, bottom, left, right = self._pads
+        self._filters4 = round_up(self.filters, direct.CHANNELS)
+        self._channels4 = round_up(channels, direct.CHANNELS)
+        self._fwd = Grid(channels, height + top + bottom, width + left + right, self._out[0], kh, kw)
+        taps = list(self._fwd.offsets) + ([self._fwd.size] if self.use_bias else [])
+        # correlate_weights takes taps in blocks of TAPS: the extra ones repeat tap 0 and are dropped
+        taps += [0] * (round_up(len(taps), direct.TAPS) - len(taps))
+        self._weight_taps = np.array(taps, dtype=np.int64)
+        self._weight_t = np.zeros((channels * kh * kw, self._filters4), dtype=self.dtype)
+        self._bias_or_zeros = np.zeros(self._filters4, dtype=self.dtype)
+        self._bwd = Grid(self.filters, height + kh - 1, width + kw - 1, height, kh, kw)
+        self._flipped_t = np.zeros((self.filters * kh * kw, self._channels4), dtype=self.dtype)
 
     def _work(self, key: str, shape: tuple[int, ...]) -> np.ndarray:
         """A scratch array reused across batches of the same size (zeroed when first made)."""
@@ -137,6 +213,8 @@ class Conv2D(Layer):
             array = np.zeros(shape, dtype=self.dtype)
             if key == "cols" and self.use_bias:
                 array[:, -1] = 1
+            if key == "planes" and self.use_bias:  # the bias tap of the direct weight gradient
+                array[:, self._fwd.size :] = 1
             self._scratch[key] = array
         return array
 
@@ -156,7 +234,99 @@ class Conv2D(Layer):
         return max(1, min(n, CHUNK_ELEMENTS // (self._rows * self._out[0] * self._out[1])))
 
     def forward(self, x: np.ndarray, train: bool) -> np.ndarray:
-        """x: (N, C, H, W) -> y: (N, F, H', W'). In train mode keeps x (and maybe its cols) for backward."""
+        """x: (N, C, H, W) -> y: (N, F, H', W'). In train mode keeps what backward needs."""
+        if self._direct:
+            return self._forward_direct(x, train)
+        return self._forward_unfolded(x, train)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        """dy: (N, F, H', W') -> dx: (N, C, H, W); writes grads["weight"] (F, C, kh, kw) and grads["bias"] (F,).
+
+        Uses what the last forward(train=True) kept. Returns None when needs_input_grad is False.
+        """
+        if self._direct:
+            return self._backward_direct(dy)
+        return self._backward_unfolded(dy)
+
+    def _grid_chunk(self, n: int, entries_per_example: int) -> int:
+        """How many examples the direct kernels take at a time: all n when they fit in GRID_ELEMENTS."""
+        return max(1, min(n, GRID_ELEMENTS // entries_per_example))
+
+    def _forward_direct(self, x: np.ndarray, train: bool) -> np.ndarray:
+        n = x.shape[0]
+        top, _, left, _ = self._pads
+        grid = self._fwd
+        self._weight_t[:, : self.filters] = self.params["weight"].reshape(self.filters, -1).T
+        if self.use_bias:
+            self._bias_or_zeros[: self.filters] = self.params["bias"]
+        step = self._grid_chunk(n, max(self._filters4, grid.channels) * grid.positions)
+        # a training batch keeps all its planes (and the bias tap's ones) for the weight gradient;
+        # evaluation reuses one chunk's
+        if train:
+            planes = self._work("planes", (n, grid.size + (grid.positions if self.use_bias else 0)))
+        else:
+            planes = self._work("planes_eval", (step, grid.size))
+        out = self._work("grid", (step, self._filters4, grid.positions))
+        y = np.empty((n, self.filters, *self._out), dtype=self.dtype)
+        for start in range(0, n, step):
+            stop = min(start + step, n)
+            part = planes[start:stop] if train else planes[: stop - start]
+            direct.to_grid(x[start:stop], top, left, grid.width, grid.plane, part)
+            direct.correlate(part, self._weight_t, grid.offsets, out[: stop - start])
+            direct.from_grid(out[: stop - start], grid.width, self._bias_or_zeros, y[start:stop])
+        if train:
+            self.x = x
+            self._planes_of = x
+        return y
+
+    def _backward_direct(self, dy: np.ndarray) -> np.ndarray | None:
+        if self._planes_of is None or self._planes_of is not getattr(self, "x", None):
+            raise RuntimeError(f"layer {self.describe()}: backward without a forward(train=True) of this batch")
+        n = dy.shape[0]
+        dy = np.ascontiguousarray(dy, dtype=self.dtype)
+        planes = self._scratch["planes"]
+        grid = self._fwd
+        step = self._grid_chunk(n, self._filters4 * grid.positions)
+        grads = self._work("dy_grid", (step, self._filters4 * grid.positions))
+        partial = self._work("partial", (len(self._weight_taps), self._filters4, direct.LANES))
+        partial.fill(0)
+        threads = numba.get_num_threads()
+        for start in range(0, n, step):
+            stop = min(start + step, n)
+            m = stop - start
+            direct.to_grid(dy[start:stop], 0, 0, grid.width, grid.positions, grads[:m])
+            direct.correlate_weights(
+                planes[start:stop], grads[:m].reshape(m, self._filters4, -1), self._weight_taps, partial, threads
+            )
+        sums = self._work("sums", (self.filters, len(self._weight_taps)))
+        direct.sum_lanes(partial, sums)
+        taps = grid.offsets.shape[0]
+        self.grads["weight"].reshape(self.filters, taps)[...] = sums[:, :taps]
+        if self.use_bias:
+            self.grads["bias"][...] = sums[:, taps]
+        if not self.needs_input_grad:
+            return None
+
+        kh, kw = self._kernel
+        top, _, left, _ = self._pads
+        channels = self.input_shape[0]
+        flipped = self._flipped_t[:, :channels].reshape(self.filters, kh, kw, channels)
+        flipped[...] = self.params["weight"][:, :, ::-1, ::-1].transpose(0, 2, 3, 1)
+        grid = self._bwd
+        step = self._grid_chunk(n, max(self._channels4, self.filters) * grid.positions)
+        dy_planes = self._work("dy_planes", (step, grid.size))
+        out = self._work("dx_grid", (step, self._channels4, grid.positions))
+        no_bias = self._work("zeros", (self._channels4,))
+        dx = np.empty((n, *self.input_shape), dtype=self.dtype)
+        for start in range(0, n, step):
+            stop = min(start + step, n)
+            m = stop - start
+            direct.to_grid(dy[start:stop], kh - 1 - top, kw - 1 - left, grid.width, grid.plane, dy_planes[:m])
+            direct.correlate(dy_planes[:m], self._flipped_t, grid.offsets, out[:m])
+            direct.from_grid(out[:m], grid.width, no_bias, dx[start:stop])
+        return dx
+
+    def _forward_unfolded(self, x: np.ndarray, train: bool) -> np.ndarray:
         n = x.shape[0]
         fan_in = self._fan_in
         self._w_aug[:, :fan_in] = self.params["weight"].reshape(self.filters, fan_in)
@@ -177,11 +347,7 @@ class Conv2D(Layer):
             self.x = x
         return y.reshape(n, self.filters, *self._out)
 
-    def backward(self, dy: np.ndarray) -> np.ndarray | None:
-        """dy: (N, F, H', W') -> dx: (N, C, H, W); writes grads["weight"] (F, C, kh, kw) and grads["bias"] (F,).
-
-        Uses the x of the last forward(train=True). Returns None when needs_input_grad is False.
-        """
+    def _backward_unfolded(self, dy: np.ndarray) -> np.ndarray | None:
         x = self.x
         n = x.shape[0]
         pixels = self._out[0] * self._out[1]
@@ -214,13 +380,6 @@ class Conv2D(Layer):
 
         if not self.needs_input_grad:
             return None
-        kh, kw = self._kernel
-        top, bottom, left, right = self._pads
-        channels = self.input_shape[0]
-        # gathering unfolds F*kh*kw rows of dy where scattering folds C*kh*kw rows: it pays when F < C
-        # (for a first layer, C = 1, it would unfold 32x more)
-        if self.filters < channels and self._stride == (1, 1) and max(top, bottom) < kh and max(left, right) < kw:
-            return self._input_grad_as_conv(dy)
         return self._input_grad_col2im(dy)
 
     def _input_grad_col2im(self, dy: np.ndarray) -> np.ndarray:
@@ -248,38 +407,6 @@ class Conv2D(Layer):
         dx = np.empty((n, channels, height, width), dtype=self.dtype)
         kernels.crop2d(dxp, top, left, dx)
         return dx
-
-    def _input_grad_as_conv(self, dy: np.ndarray) -> np.ndarray:
-        """dx: (N, C, H, W) from dy: (N, F, H'*W') as a stride-1 convolution that gathers instead of scattering.
-
-        dx[n, c] = sum_f correlation of dy[n, f], zero-padded by (kh-1-top, kh-1-bottom) rows and
-        (kw-1-left, kw-1-right) columns, with weight[f, c] flipped in both axes: the "full" convolution of
-        the chain rule. It unfolds dy (F*kh*kw rows) instead of folding weight.T @ dy (C*kh*kw rows) with
-        col2im, and reads fewer rows when F < C. Needs stride 1 and padding below the kernel size. The CNN7's
-        16@5x5 on 32x14x14 (the only input gradient of its training step): step 34.0 -> 31.4 ms (batch 50).
-        """
-        n = dy.shape[0]
-        kh, kw = self._kernel
-        top, bottom, left, right = self._pads
-        out_h, out_w = self._out
-        channels, height, width = self.input_shape
-        rows = self.filters * kh * kw
-        flipped = self._work("flipped", (channels, rows))
-        weight = self.params["weight"]
-        flipped.reshape(channels, self.filters, kh, kw)[...] = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
-        step = max(1, min(n, CHUNK_ELEMENTS // (rows * height * width)))
-        # zeros: the border of "dyp" is written once, when _work makes it
-        dyp = self._work("dyp", (step, self.filters, height + kh - 1, width + kw - 1))
-        cols = self._work("dy_cols", (step, rows, height, width))
-        dx = np.empty((n, channels, height * width), dtype=self.dtype)
-        dy = dy.reshape(n, self.filters, out_h, out_w)
-        for start in range(0, n, step):
-            stop = min(start + step, n)
-            m = stop - start
-            kernels.pad2d(dy[start:stop], kh - 1 - top, kw - 1 - left, dyp[:m])
-            kernels.im2col(dyp[:m], kh, kw, 1, 1, cols[:m])
-            np.matmul(flipped, cols[:m].reshape(m, rows, height * width), out=dx[start:stop])
-        return dx.reshape(n, channels, height, width)
 
     def flops(self) -> int:
         channels = self.input_shape[0]

@@ -73,7 +73,7 @@ class MaxPool2D(_Pool2D):
         """dy: (N, C, H', W') -> dx: (N, C, H, W)."""
         n = dy.shape[0]
         channels, height, width = self.input_shape
-        dx = np.zeros((n, channels, height * width), dtype=self.dtype)
+        dx = np.empty((n, channels, height * width), dtype=self.dtype)
         kernels.maxpool_backward(np.ascontiguousarray(dy, dtype=self.dtype), self.argmax, dx)
         return dx.reshape(n, channels, height, width)
 

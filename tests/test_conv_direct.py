@@ -1,0 +1,346 @@
+"""Conv2D's direct stride-1 path: its numba kernels (nnrun/kernels/direct.py) against short NumPy references,
+when the layer takes it, and the layer against the unfolded path, numerical gradients, chunked batches, thread
+counts and PyTorch."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+
+from nnrun.gradcheck import TOLERANCE, check_layer
+from nnrun.kernels import direct
+from nnrun.layers import conv as conv_module
+from nnrun.layers.base import BuildContext
+from nnrun.layers.conv import Conv2D
+
+
+def context(dtype=np.float64) -> BuildContext:
+    return BuildContext(dtype=dtype, init_rng=np.random.default_rng(0), noise_rng=np.random.default_rng(1))
+
+
+def assert_close(ours: np.ndarray, theirs: np.ndarray, tol: float, what: str) -> None:
+    """rtol=tol and atol=tol times the largest magnitude in theirs (at least 1): sums of many terms are off
+    by about tol * sum|terms|, so a near-zero entry cannot be held to a relative tolerance."""
+    assert ours.shape == theirs.shape, what
+    scale = max(1.0, float(np.abs(theirs).max()))
+    np.testing.assert_allclose(ours, theirs, rtol=tol, atol=tol * scale, err_msg=what)
+
+
+# --- the kernels against NumPy references ------------------------------------------------------------------
+
+
+def to_grid_reference(x, top, left, width, plane, planes):
+    n, channels, height, cols = x.shape
+    index = (
+        np.arange(channels)[:, None, None] * plane
+        + (top + np.arange(height))[:, None] * width
+        + left
+        + np.arange(cols)
+    )  # fmt: skip
+    out = planes.copy()
+    out[:, index.reshape(-1)] = x.reshape(n, -1)
+    return out
+
+
+def from_grid_reference(grid, width, bias, out_shape):
+    n, filters, height, cols = out_shape
+    rows = grid[:, :filters, : height * width].reshape(n, filters, height, width)
+    return rows[..., :cols] + bias[:filters, None, None]
+
+
+def correlate_reference(planes, weight_t, offsets, pixels):
+    """out[n, f, p] = sum over r of weight_t[r, f] * planes[n, offsets[r] + p], in float64."""
+    windows = planes.astype(np.float64)[:, offsets[:, None] + np.arange(pixels)]  # (N, R, P)
+    return np.einsum("nrp,rf->nfp", windows, weight_t.astype(np.float64))
+
+
+# (top, left, width, plane) for x: (2, 3, 4, 5); the second is the weight gradient's layout of dy (no border,
+# plane = grid)
+TO_GRID_CASES = [(1, 2, 8, 6 * 8 + 5), (0, 0, 5, 64)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("geometry", TO_GRID_CASES, ids=["bordered", "grid"])
+def test_to_grid_writes_only_the_image(geometry, dtype):
+    top, left, width, plane = geometry
+    x = np.random.default_rng(1).standard_normal((2, 3, 4, 5)).astype(dtype)
+    planes = np.full((2, 3 * plane), 7.0, dtype)  # a sentinel: every other position must keep it
+    expected = to_grid_reference(x, top, left, width, plane, planes)
+    direct.to_grid(x, top, left, width, plane, planes)
+    np.testing.assert_array_equal(planes, expected)
+    assert np.count_nonzero(planes != 7.0) == x.size
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_from_grid_crops_and_adds_bias(dtype):
+    rng = np.random.default_rng(2)
+    grid = rng.standard_normal((2, 8, 2 * direct.PIXELS)).astype(dtype)
+    bias = rng.standard_normal(8).astype(dtype)
+    out = np.full((2, 5, 6, 7), np.nan, dtype)  # 5 of the grid's 8 channels, rows of 7 out of every 11
+    direct.from_grid(grid, 11, bias, out)
+    np.testing.assert_array_equal(out, from_grid_reference(grid, 11, bias, out.shape))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 1, 4, 1), (3, 27, 8, 2), (2, 50, 12, 3)], ids=["1-tap", "27-taps", "50-taps"])
+def test_correlate_matches_reference(shape, dtype):
+    n, taps, filters, blocks = shape
+    assert filters % direct.CHANNELS == 0
+    pixels = blocks * direct.PIXELS
+    rng = np.random.default_rng(3)
+    planes = rng.standard_normal((n, 300 + pixels)).astype(dtype)
+    weight_t = rng.standard_normal((taps, filters)).astype(dtype)
+    offsets = rng.integers(0, planes.shape[1] - pixels + 1, taps).astype(np.int64)
+    offsets[0] = planes.shape[1] - pixels  # the last run must reach the end of the plane
+    out = np.full((n, filters, pixels), np.nan, dtype)
+    direct.correlate(planes, weight_t, offsets, out)
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    assert_close(out, correlate_reference(planes, weight_t, offsets, pixels), tol, "out")
+
+
+def correlate_weights_reference(planes, grads, offsets):
+    """partial[r, f, l] = sum over n and p = l (mod LANES) of grads[n, f, p] * planes[n, offsets[r] + p], float64."""
+    n, filters, pixels = grads.shape
+    windows = planes.astype(np.float64)[:, offsets[:, None] + np.arange(pixels)]  # (N, R, P)
+    products = np.einsum("nrp,nfp->rfp", windows, grads.astype(np.float64))
+    return products.reshape(len(offsets), filters, pixels // direct.LANES, direct.LANES).sum(axis=2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2, 7])
+@pytest.mark.parametrize(
+    "shape", [(1, 4, 4, 16), (3, 12, 8, 48), (11, 8, 4, 64)], ids=["one-block", "3-tap-blocks", "11-examples"]
+)
+def test_correlate_weights_matches_reference(shape, threads, dtype):
+    # 11 examples: more than one group of EXAMPLES; 7 "threads" split 2-3 tap blocks unevenly (some get none)
+    n, taps, filters, pixels = shape
+    assert taps % direct.TAPS == 0 and filters % direct.CHANNELS == 0 and pixels % direct.LANES == 0
+    rng = np.random.default_rng(4)
+    planes = rng.standard_normal((n, 200 + pixels)).astype(dtype)
+    grads = rng.standard_normal((n, filters, pixels)).astype(dtype)
+    offsets = rng.integers(0, planes.shape[1] - pixels + 1, taps).astype(np.int64)
+    offsets[-1] = planes.shape[1] - pixels
+    start = rng.standard_normal((taps, filters, direct.LANES)).astype(dtype)
+    partial = start.copy()
+    direct.correlate_weights(planes, grads, offsets, partial, threads)  # adds to what partial holds
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    assert_close(partial, start + correlate_weights_reference(planes, grads, offsets), tol, "partial")
+
+
+def test_sum_lanes_transposes_and_adds_the_lanes():
+    partial = np.random.default_rng(5).standard_normal((6, 8, direct.LANES))
+    out = np.full((5, 4), np.nan)  # the first 5 filters and 4 taps
+    direct.sum_lanes(partial, out)
+    np.testing.assert_allclose(out, partial.sum(axis=2).T[:5, :4], rtol=1e-14)
+
+
+# --- which path a layer takes ----------------------------------------------------------------------------------
+
+# (input_shape, kernel, stride, padding, direct)
+PATH_CASES = [
+    ((2, 7, 6), 3, 1, "valid", True),
+    ((2, 7, 6), 3, 1, "same", True),
+    ((2, 7, 6), 4, 1, "same", True),  # even kernel: pads (1, 2)
+    ((1, 28, 28), 10, 1, "same", True),  # pads (4, 5)
+    ((1, 3, 3), 5, 1, "same", True),  # kernel larger than the input: pads (2, 2)
+    ((2, 7, 6), 3, 1, 1, True),
+    ((2, 7, 6), 3, 1, 2, True),  # padding kernel - 1
+    ((2, 7, 6), [3, 2], 1, [2, 1], True),
+    ((2, 7, 6), 3, 2, "same", False),
+    ((2, 7, 6), 3, [1, 2], "valid", False),
+    ((2, 7, 6), 3, 1, 3, False),  # padding as large as the kernel
+    ((2, 7, 6), [3, 2], 1, [0, 2], False),  # width padding as large as the kernel's width
+    ((2, 7, 6), 1, 1, 1, False),
+]
+
+
+@pytest.mark.parametrize("case", PATH_CASES, ids=[f"k{c[1]}-s{c[2]}-{c[3]}" for c in PATH_CASES])
+def test_path_choice(case):
+    input_shape, kernel, stride, padding, expected = case
+    layer = Conv2D(3, kernel, stride=stride, padding=padding)
+    layer.build(input_shape, context())
+    assert layer._direct is expected
+
+
+# --- the layer on its direct path -----------------------------------------------------------------------------
+
+# (input_shape, filters, kernel, padding, use_bias), all stride 1 and so on the direct path
+DIRECT_CASES = [
+    ((1, 12, 12), 4, 10, "same", True),  # one channel, even kernel nearly as large as the image
+    ((4, 7, 7), 3, 3, "same", True),
+    ((3, 8, 9), 5, 3, 1, True),
+    ((6, 9, 7), 6, [3, 2], [2, 1], True),
+    ((5, 10, 8), 8, 3, "valid", True),
+    ((2, 3, 4), 4, 5, "same", True),  # kernel larger than the input
+    ((3, 6, 6), 5, 4, "same", False),
+    ((2, 14, 14), 9, 5, "same", True),
+]
+
+
+def case_id(case) -> str:
+    return f"{case[0][0]}to{case[1]}-k{case[2]}-{case[3]}{'' if case[4] else '-nobias'}"
+
+
+DIRECT_IDS = [case_id(c) for c in DIRECT_CASES]
+
+
+def build_layer(case, dtype=np.float64) -> Conv2D:
+    input_shape, filters, kernel, padding, use_bias = case
+    layer = Conv2D(filters, kernel, padding=padding, use_bias=use_bias, weight_init="he_normal")
+    layer.build(input_shape, context(dtype))
+    assert layer._direct
+    if use_bias:  # a zero bias would not test the bias path of forward
+        layer.params["bias"][...] = np.random.default_rng(4).standard_normal(filters)
+    return layer
+
+
+def forward_backward(layer: Conv2D, x: np.ndarray, dy: np.ndarray):
+    """y, dx and a copy of the grads from a training forward and a backward."""
+    y = layer.forward(x, train=True)
+    dx = layer.backward(dy)
+    return y, dx, {key: grad.copy() for key, grad in layer.grads.items()}
+
+
+def random_batch(layer: Conv2D, n: int, seed: int, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, *layer.input_shape)).astype(dtype)
+    dy = rng.standard_normal((n, *layer.output_shape)).astype(dtype)
+    return x, dy
+
+
+@pytest.mark.parametrize("case", DIRECT_CASES, ids=DIRECT_IDS)
+def test_direct_matches_unfolded(case):
+    layer = build_layer(case)
+    x, dy = random_batch(layer, 3, 5)
+    y, dx, grads = forward_backward(layer, x, dy)
+    assert "planes" in layer._scratch and "cols" not in layer._scratch
+    # the same layer and weights on the im2col path, which needs only what build always sets up
+    layer._direct = False
+    y_unfolded, dx_unfolded, grads_unfolded = forward_backward(layer, x, dy)
+    assert "cols" in layer._scratch
+    assert_close(y, y_unfolded, 1e-12, "y")
+    assert_close(dx, dx_unfolded, 1e-12, "dx")
+    assert grads.keys() == grads_unfolded.keys() == layer.params.keys()
+    for key, grad in grads.items():
+        assert_close(grad, grads_unfolded[key], 1e-12, key)
+
+
+# smaller than DIRECT_CASES: central differences on a larger image lose more to round-off (6x9x7 -> 6 filters
+# of [3, 2]: 1.9e-6 on either path)
+GRADIENT_CASES = [
+    ((4, 5, 5), 3, 3, "same", True),
+    ((3, 5, 6), 5, [3, 2], [2, 1], True),
+    ((1, 6, 6), 2, 6, "same", True),
+    ((2, 3, 4), 4, 5, "same", True),
+    ((3, 6, 6), 5, 4, "same", False),
+]
+
+
+@pytest.mark.parametrize("case", GRADIENT_CASES, ids=[case_id(c) for c in GRADIENT_CASES])
+def test_direct_gradients(case):
+    layer = build_layer(case)
+    x = np.random.default_rng(6).standard_normal((2, *case[0]))
+    results = check_layer(layer, x)
+    assert {r.param for r in results} == {"input", *layer.params}
+    for result in results:
+        assert result.max_rel_error <= TOLERANCE, result
+
+
+@pytest.mark.parametrize("case", [DIRECT_CASES[2], DIRECT_CASES[3]], ids=[DIRECT_IDS[2], DIRECT_IDS[3]])
+def test_one_example_per_chunk_matches_one_pass(case, monkeypatch):
+    layer = build_layer(case)
+    x, dy = random_batch(layer, 5, 7)
+    y_eval = layer.forward(x, train=False)
+    y, dx, grads = forward_backward(layer, x, dy)
+    monkeypatch.setattr(conv_module, "GRID_ELEMENTS", 1)
+    assert layer._grid_chunk(5, 1) == 1
+    assert_close(layer.forward(x, train=False), y_eval, 1e-13, "y (eval)")
+    y_chunked, dx_chunked, grads_chunked = forward_backward(layer, x, dy)
+    assert_close(y_chunked, y, 1e-13, "y")
+    assert_close(dx_chunked, dx, 1e-13, "dx")
+    for key, grad in grads.items():
+        assert_close(grads_chunked[key], grad, 1e-13, key)
+
+
+@pytest.mark.parametrize("other_batch", [4, 6], ids=["same-size", "other-size"])
+def test_eval_forward_between_forward_and_backward(other_batch):
+    # backward must use the training batch's planes, even after an evaluation forward of another batch
+    layer = build_layer(DIRECT_CASES[2])
+    x, dy = random_batch(layer, 4, 8)
+    other, _ = random_batch(layer, other_batch, 9)
+    _, dx, grads = forward_backward(layer, x, dy)
+    layer.forward(x, train=True)
+    y_other = layer.forward(other, train=False)
+    np.testing.assert_array_equal(layer.backward(dy), dx)
+    for key, grad in grads.items():
+        np.testing.assert_array_equal(layer.grads[key], grad, err_msg=key)
+    # and the evaluation forward was itself right
+    assert_close(y_other, layer.forward(other, train=True), 1e-13, "y (eval)")
+
+
+@pytest.mark.parametrize("before", ["eval-forward-only", "unfolded-training-forward"])
+def test_backward_without_a_training_forward_raises(before):
+    layer = build_layer(DIRECT_CASES[1])
+    x, dy = random_batch(layer, 2, 10)
+    if before == "eval-forward-only":
+        layer.forward(x, train=False)
+    else:  # self.x is this batch, but the direct path's planes are not
+        layer._direct = False
+        layer.forward(x, train=True)
+        layer._direct = True
+    with pytest.raises(RuntimeError, match="backward without a forward"):
+        layer.backward(dy)
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="numba has only one thread")
+@pytest.mark.parametrize("case", [DIRECT_CASES[3], DIRECT_CASES[7]], ids=[DIRECT_IDS[3], DIRECT_IDS[7]])
+def test_results_do_not_depend_on_thread_count(case):
+    layer = build_layer(case, np.float32)
+    x, dy = random_batch(layer, 4, 11, np.float32)
+    previous = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        y1, dx1, grads1 = forward_backward(layer, x, dy)
+        numba.set_num_threads(2)
+        y2, dx2, grads2 = forward_backward(layer, x, dy)
+    finally:
+        numba.set_num_threads(previous)
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(dx1, dx2)
+    for key, grad in grads1.items():
+        np.testing.assert_array_equal(grad, grads2[key], err_msg=key)
+
+
+# the benchmark's direct layers at a small batch, then smaller shapes with odd channel counts and paddings
+TORCH_CASES = [
+    ((1, 28, 28), 32, 10, "same", True),
+    ((32, 14, 14), 16, 5, "same", True),
+    DIRECT_CASES[1],
+    DIRECT_CASES[3],
+    DIRECT_CASES[5],
+    DIRECT_CASES[6],
+]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("case", TORCH_CASES, ids=[case_id(c) for c in TORCH_CASES])
+def test_direct_matches_torch(case):
+    torch = pytest.importorskip("torch")
+    functional = torch.nn.functional
+    layer = build_layer(case, np.float32)
+    x, dy = random_batch(layer, 2, 12, np.float32)
+    y, dx, grads = forward_backward(layer, x, dy)
+
+    top, bottom, left, right = layer._pads
+    tx = torch.tensor(x, requires_grad=True)
+    tw = torch.tensor(layer.params["weight"], requires_grad=True)
+    tb = torch.tensor(layer.params["bias"], requires_grad=True) if layer.use_bias else None
+    ty = functional.conv2d(functional.pad(tx, (left, right, top, bottom)), tw, tb)
+    ty.backward(torch.tensor(dy))
+    assert y.dtype == dx.dtype == np.float32
+    assert_close(y, ty.detach().numpy(), 1e-5, "y")
+    assert_close(dx, tx.grad.numpy(), 1e-5, "dx")
+    assert_close(grads["weight"], tw.grad.numpy(), 1e-5, "dweight")
+    if layer.use_bias:
+        assert_close(grads["bias"], tb.grad.numpy(), 1e-5, "dbias")
