@@ -22,6 +22,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+PARALLEL_ELEMENTS = 1 << 18  # parameters at least this large are updated by all of numba's threads (adam_step)
+
 
 @numba.njit(cache=True, error_model="numpy")
 def sgd_step(w, grad, lr, weight_decay):
@@ -85,24 +87,39 @@ def rmsprop_step(w, grad, square_avg, lr, weight_decay, alpha, one_minus_alpha, 
         w[i] -= lr * (g / (np.sqrt(s) + eps))
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", parallel=True)
 def adam_step(w, grad, m, v, step_size, weight_decay, one_minus_beta1, beta2, one_minus_beta2, sqrt_bc2, eps, tiny):
     """Adam with torch's bias correction: w -= step_size * m / (sqrt(v) / sqrt_bc2 + eps).
 
     step_size = lr / (1 - beta1**t) and sqrt_bc2 = sqrt(1 - beta2**t) are computed once per step by the
-    caller. m moves toward g by (1 - beta1) as torch's lerp does.
+    caller. m moves toward g by (1 - beta1) as torch's lerp does. Parameters of PARALLEL_ELEMENTS or more
+    are split across numba's threads: 3.2M float32 entries 2.03 -> 1.01 ms, 0.8M 0.45 -> 0.23 ms on 2
+    threads (a prange over blocks that each call a serial loop ran 2.5x slower: the loop lost its vectors).
     """
-    for i in range(w.size):
-        g = grad[i] + weight_decay * w[i]
-        mi = m[i] + one_minus_beta1 * (g - m[i])
-        if abs(mi) < tiny:  # flush a subnormal to zero (module docstring); mi - mi is a zero of mi's dtype
-            mi = mi - mi
-        vi = beta2 * v[i] + one_minus_beta2 * g * g
-        if vi < tiny:
-            vi = vi - vi
-        m[i] = mi
-        v[i] = vi
-        w[i] -= step_size * (mi / (np.sqrt(vi) / sqrt_bc2 + eps))
+    if w.size < PARALLEL_ELEMENTS:
+        for i in range(w.size):
+            g = grad[i] + weight_decay * w[i]
+            mi = m[i] + one_minus_beta1 * (g - m[i])
+            if abs(mi) < tiny:  # flush a subnormal to zero (module docstring); mi - mi is a zero of mi's dtype
+                mi = mi - mi
+            vi = beta2 * v[i] + one_minus_beta2 * g * g
+            if vi < tiny:
+                vi = vi - vi
+            m[i] = mi
+            v[i] = vi
+            w[i] -= step_size * (mi / (np.sqrt(vi) / sqrt_bc2 + eps))
+    else:
+        for i in numba.prange(w.size):
+            g = grad[i] + weight_decay * w[i]
+            mi = m[i] + one_minus_beta1 * (g - m[i])
+            if abs(mi) < tiny:
+                mi = mi - mi
+            vi = beta2 * v[i] + one_minus_beta2 * g * g
+            if vi < tiny:
+                vi = vi - vi
+            m[i] = mi
+            v[i] = vi
+            w[i] -= step_size * (mi / (np.sqrt(vi) / sqrt_bc2 + eps))
 
 
 @numba.njit(cache=True, error_model="numpy")
