@@ -30,7 +30,7 @@ def assert_close(ours: np.ndarray, theirs: np.ndarray, tol: float, what: str) ->
 # --- the kernels against NumPy references ------------------------------------------------------------------
 
 
-def to_grid_reference(x, top, left, width, plane, planes):
+def to_planes_reference(x, top, left, width, plane, planes):
     n, channels, height, cols = x.shape
     index = (
         np.arange(channels)[:, None, None] * plane
@@ -43,96 +43,87 @@ def to_grid_reference(x, top, left, width, plane, planes):
     return out
 
 
-def from_grid_reference(grid, width, bias, out_shape):
-    n, filters, height, cols = out_shape
-    rows = grid[:, :filters, : height * width].reshape(n, filters, height, width)
-    return rows[..., :cols] + bias[:filters, None, None]
+def windows(planes, offsets, width, out_h, out_w):
+    """(N, R, OH, OW) float64: windows[n, r, oh, ow] = planes[n, offsets[r] + oh*width + ow]."""
+    positions = (np.arange(out_h)[:, None] * width + np.arange(out_w)).reshape(-1)
+    picked = planes.astype(np.float64)[:, offsets.astype(np.int64)[:, None] + positions]
+    return picked.reshape(planes.shape[0], len(offsets), out_h, out_w)
 
 
-def correlate_reference(planes, weight_t, offsets, pixels):
-    """out[n, f, p] = sum over r of weight_t[r, f] * planes[n, offsets[r] + p], in float64."""
-    windows = planes.astype(np.float64)[:, offsets[:, None] + np.arange(pixels)]  # (N, R, P)
-    return np.einsum("nrp,rf->nfp", windows, weight_t.astype(np.float64))
-
-
-# (top, left, width, plane) for x: (2, 3, 4, 5); the second is the weight gradient's layout of dy (no border,
-# plane = grid)
-TO_GRID_CASES = [(1, 2, 8, 6 * 8 + 5), (0, 0, 5, 64)]
+# (top, left, width, plane) for x: (2, 3, 4, 5): a bordered layout, and one without a border
+TO_PLANES_CASES = [(1, 2, 8, 6 * 8 + 5), (0, 0, 5, 20)]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("geometry", TO_GRID_CASES, ids=["bordered", "grid"])
-def test_to_grid_writes_only_the_image(geometry, dtype):
+@pytest.mark.parametrize("geometry", TO_PLANES_CASES, ids=["bordered", "unbordered"])
+def test_to_planes_writes_only_the_image(geometry, dtype):
     top, left, width, plane = geometry
     x = np.random.default_rng(1).standard_normal((2, 3, 4, 5)).astype(dtype)
     planes = np.full((2, 3 * plane), 7.0, dtype)  # a sentinel: every other position must keep it
-    expected = to_grid_reference(x, top, left, width, plane, planes)
-    direct.to_grid(x, top, left, width, plane, planes)
+    expected = to_planes_reference(x, top, left, width, plane, planes)
+    direct.to_planes(x, top, left, width, plane, planes)
     np.testing.assert_array_equal(planes, expected)
     assert np.count_nonzero(planes != 7.0) == x.size
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_from_grid_crops_and_adds_bias(dtype):
+def test_channels_last_round_trip(dtype):
     rng = np.random.default_rng(2)
-    grid = rng.standard_normal((2, 8, 2 * direct.PIXELS)).astype(dtype)
-    bias = rng.standard_normal(8).astype(dtype)
-    out = np.full((2, 5, 6, 7), np.nan, dtype)  # 5 of the grid's 8 channels, rows of 7 out of every 11
-    direct.from_grid(grid, 11, bias, out)
-    np.testing.assert_array_equal(out, from_grid_reference(grid, 11, bias, out.shape))
+    x = rng.standard_normal((2, 5, 3, 7)).astype(dtype)
+    padded = np.full((2, 3, 14, 16), 7.0, dtype)  # 14 columns for 7, 16 channels for 5: the rest untouched
+    direct.to_channels_last(x, padded)
+    np.testing.assert_array_equal(padded[:, :, :7, :5], x.transpose(0, 2, 3, 1))
+    assert np.count_nonzero(padded != 7.0) <= x.size and np.all(padded[:, :, 7:] == 7.0)
+    bias = rng.standard_normal(16).astype(dtype)
+    back = np.full(x.shape, np.nan, dtype)
+    direct.from_channels_last(padded, bias, back)
+    np.testing.assert_array_equal(back, x + bias[:5, None, None])
+
+
+# (examples, taps, filters, output rows, output columns): columns a multiple of PIXELS for correlate
+CORRELATE_CASES = [(1, 1, 16, 1, 14), (3, 27, 32, 2, 14), (2, 50, 16, 3, 28)]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(1, 1, 4, 1), (3, 27, 8, 2), (2, 50, 12, 3)], ids=["1-tap", "27-taps", "50-taps"])
+@pytest.mark.parametrize("shape", CORRELATE_CASES, ids=["1-tap", "27-taps-2-vectors", "50-taps-2-blocks"])
 def test_correlate_matches_reference(shape, dtype):
-    n, taps, filters, blocks = shape
-    assert filters % direct.CHANNELS == 0
-    pixels = blocks * direct.PIXELS
+    n, taps, filters, out_h, out_w = shape
+    width = out_w + 3
+    reach = (out_h - 1) * width + out_w  # floats one tap reads
     rng = np.random.default_rng(3)
-    planes = rng.standard_normal((n, 300 + pixels)).astype(dtype)
+    planes = rng.standard_normal((n, 300 + reach)).astype(dtype)
     weight_t = rng.standard_normal((taps, filters)).astype(dtype)
-    offsets = rng.integers(0, planes.shape[1] - pixels + 1, taps).astype(np.int64)
-    offsets[0] = planes.shape[1] - pixels  # the last run must reach the end of the plane
-    out = np.full((n, filters, pixels), np.nan, dtype)
-    direct.correlate(planes, weight_t, offsets, out)
+    offsets = rng.integers(0, planes.shape[1] - reach + 1, taps).astype(np.int64)
+    offsets[0] = planes.shape[1] - reach  # the last read is the plane's last float
+    out = np.full((n, out_h, out_w, filters), np.nan, dtype)
+    direct.correlate(planes, weight_t, offsets, width, out)
+    expected = np.einsum("nrhw,rf->nhwf", windows(planes, offsets, width, out_h, out_w), weight_t.astype(np.float64))
     tol = 1e-5 if dtype == np.float32 else 1e-13
-    assert_close(out, correlate_reference(planes, weight_t, offsets, pixels), tol, "out")
-
-
-def correlate_weights_reference(planes, grads, offsets):
-    """partial[r, f, l] = sum over n and p = l (mod LANES) of grads[n, f, p] * planes[n, offsets[r] + p], float64."""
-    n, filters, pixels = grads.shape
-    windows = planes.astype(np.float64)[:, offsets[:, None] + np.arange(pixels)]  # (N, R, P)
-    products = np.einsum("nrp,nfp->rfp", windows, grads.astype(np.float64))
-    return products.reshape(len(offsets), filters, pixels // direct.LANES, direct.LANES).sum(axis=2)
+    assert_close(out, expected, tol, "out")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("threads", [1, 2, 7])
 @pytest.mark.parametrize(
-    "shape", [(1, 4, 4, 16), (3, 12, 8, 48), (11, 8, 4, 64)], ids=["one-block", "3-tap-blocks", "11-examples"]
+    "shape", [(1, 14, 16, 1, 3), (3, 42, 32, 2, 5), (11, 14, 16, 3, 4)], ids=["one-block", "3-blocks", "11-examples"]
 )
 def test_correlate_weights_matches_reference(shape, threads, dtype):
-    # 11 examples: more than one group of EXAMPLES; 7 "threads" split 2-3 tap blocks unevenly (some get none)
-    n, taps, filters, pixels = shape
-    assert taps % direct.TAPS == 0 and filters % direct.CHANNELS == 0 and pixels % direct.LANES == 0
+    # 11 examples: more than one group of EXAMPLES; 7 "threads" split 1-3 tap blocks unevenly (some get none)
+    n, taps, filters, out_h, out_w = shape
+    assert taps % direct.TAPS == 0 and filters % direct.LANES == 0
+    width = out_w + 2
+    reach = (out_h - 1) * width + out_w
     rng = np.random.default_rng(4)
-    planes = rng.standard_normal((n, 200 + pixels)).astype(dtype)
-    grads = rng.standard_normal((n, filters, pixels)).astype(dtype)
-    offsets = rng.integers(0, planes.shape[1] - pixels + 1, taps).astype(np.int64)
-    offsets[-1] = planes.shape[1] - pixels
-    start = rng.standard_normal((taps, filters, direct.LANES)).astype(dtype)
-    partial = start.copy()
-    direct.correlate_weights(planes, grads, offsets, partial, threads)  # adds to what partial holds
+    planes = rng.standard_normal((n, 200 + reach)).astype(dtype)
+    grads = rng.standard_normal((n, out_h, out_w, filters)).astype(dtype)
+    offsets = rng.integers(0, planes.shape[1] - reach + 1, taps).astype(np.uint64)
+    offsets[-1] = planes.shape[1] - reach
+    start = rng.standard_normal((taps, filters)).astype(dtype)
+    out = start.copy()
+    direct.correlate_weights(planes, grads, offsets, width, out, threads)  # adds to what out holds
+    products = np.einsum("nrhw,nhwf->rf", windows(planes, offsets, width, out_h, out_w), grads.astype(np.float64))
     tol = 1e-5 if dtype == np.float32 else 1e-13
-    assert_close(partial, start + correlate_weights_reference(planes, grads, offsets), tol, "partial")
-
-
-def test_sum_lanes_transposes_and_adds_the_lanes():
-    partial = np.random.default_rng(5).standard_normal((6, 8, direct.LANES))
-    out = np.full((5, 4), np.nan)  # the first 5 filters and 4 taps
-    direct.sum_lanes(partial, out)
-    np.testing.assert_allclose(out, partial.sum(axis=2).T[:5, :4], rtol=1e-14)
+    assert_close(out, start + products, tol, "out")
 
 
 # --- which path a layer takes ----------------------------------------------------------------------------------
@@ -253,8 +244,8 @@ def test_one_example_per_chunk_matches_one_pass(case, monkeypatch):
     x, dy = random_batch(layer, 5, 7)
     y_eval = layer.forward(x, train=False)
     y, dx, grads = forward_backward(layer, x, dy)
-    monkeypatch.setattr(conv_module, "GRID_ELEMENTS", 1)
-    assert layer._grid_chunk(5, 1) == 1
+    monkeypatch.setattr(conv_module, "DIRECT_ELEMENTS", 1)
+    assert layer._direct_chunk(5, 1) == 1
     assert_close(layer.forward(x, train=False), y_eval, 1e-13, "y (eval)")
     y_chunked, dx_chunked, grads_chunked = forward_backward(layer, x, dy)
     assert_close(y_chunked, y, 1e-13, "y")

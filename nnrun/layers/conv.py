@@ -41,9 +41,9 @@ PaddingSpec = Literal["valid", "same"] | NonNegativeInt | tuple[NonNegativeInt, 
 # ms with the input gradient), and was dropped.
 CHUNK_ELEMENTS = 1 << 18
 KEEP_ELEMENTS = 1 << 22
-# The direct kernels run a batch GRID_ELEMENTS output grid entries at a time (16 MB in float32), which
+# The direct kernels run a batch DIRECT_ELEMENTS channels-last outputs at a time (16 MB in float32), which
 # holds a whole training batch of the benchmark's networks; larger (evaluation) batches go in chunks.
-GRID_ELEMENTS = 1 << 22
+DIRECT_ELEMENTS = 1 << 22
 
 
 def round_up(value: int, multiple: int) -> int:
@@ -51,26 +51,27 @@ def round_up(value: int, multiple: int) -> int:
 
 
 @dataclass(frozen=True)
-class Grid:
-    """Where the direct kernels find each tap: `channels` zero-padded images of `height` x `width`, one
-    plane each, and outputs at positions oh*width + ow for oh < out_height (nnrun/kernels/direct.py)."""
+class Planes:
+    """Where the direct kernels find each tap (nnrun/kernels/direct.py): `channels` zero-padded images of
+    `height` x `width`, one plane each, read for out_height x out_width outputs at oh*width + ow."""
 
     channels: int
     height: int
     width: int
     out_height: int
+    out_width: int
     kh: int
     kw: int
 
     @property
-    def positions(self) -> int:
-        """Grid positions computed per channel: out_height rows of `width`, rounded up to PIXELS."""
-        return round_up(self.out_height * self.width, direct.PIXELS)
+    def out_cols(self) -> int:
+        """Output columns the kernels compute per row: out_width rounded up to direct.PIXELS."""
+        return round_up(self.out_width, direct.PIXELS)
 
     @property
     def plane(self) -> int:
-        """Floats per channel: the padded image, then zeros so that the last tap can read `positions` floats."""
-        return self.height * self.width + self.positions - self.out_height * self.width + self.kw - 1
+        """Floats per channel: the padded image, then zeros for the last row's extra columns to read."""
+        return self.height * self.width + self.out_cols - self.out_width
 
     @property
     def size(self) -> int:
@@ -180,30 +181,32 @@ class Conv2D(Layer):
         self._w_aug = np.empty((self.filters, self._rows), dtype=self.dtype)
         self._scratch.clear()
         if self._direct:
-            self._build_grids(channels, height, width)
+            self._build_planes(channels, height, width)
         return (self.filters, out_h, out_w)
 
-    def _build_grids(self, channels: int, height: int, width: int) -> None:
-        """The direct kernels' grids (nnrun/kernels/direct.py) for the forward and for the input gradient.
+    def _build_planes(self, channels: int, height: int, width: int) -> None:
+        """The direct kernels' planes (nnrun/kernels/direct.py) for the forward and for the input gradient.
 
-        Forward and weight gradient: x zero-padded to Hp x Wp, outputs at grid positions oh*Wp + ow. With
-        a bias, each example's planes end in `grid` ones, and the weight gradient's extra tap on them is
-        the bias gradient. Input gradient: the "full" correlation of dy, placed at (kh-1-top, kw-1-left) in
-        planes of (H+kh-1) x (W+kw-1), with the kernel flipped in both axes.
+        Forward and weight gradient: x zero-padded to Hp x Wp. With a bias, each example's planes end in
+        a run of ones, and the weight gradient's extra tap on them is the bias gradient. Input gradient:
+        the "full" correlation of dy, placed at (kh-1-top, kw-1-left) in planes of (H+kh-1) x (W+kw-1),
+        with the kernel flipped in both axes.
         """
         kh, kw = self._kernel
         top, bottom, left, right = self._pads
-        self._filters4 = round_up(self.filters, direct.CHANNELS)
-        self._channels4 = round_up(channels, direct.CHANNELS)
-        self._fwd = Grid(channels, height + top + bottom, width + left + right, self._out[0], kh, kw)
+        out_h, out_w = self._out
+        self._filters16 = round_up(self.filters, direct.LANES)
+        self._channels16 = round_up(channels, direct.LANES)
+        self._fwd = Planes(channels, height + top + bottom, width + left + right, out_h, out_w, kh, kw)
+        self._ones = out_h * self._fwd.width if self.use_bias else 0
         taps = list(self._fwd.offsets) + ([self._fwd.size] if self.use_bias else [])
-        # correlate_weights takes taps in blocks of TAPS: the extra ones repeat tap 0 and are dropped
+        # correlate_weights takes taps in blocks of TAPS: the extra ones read tap 0's inputs and are dropped
         taps += [0] * (round_up(len(taps), direct.TAPS) - len(taps))
-        self._weight_taps = np.array(taps, dtype=np.int64)
-        self._weight_t = np.zeros((channels * kh * kw, self._filters4), dtype=self.dtype)
-        self._bias_or_zeros = np.zeros(self._filters4, dtype=self.dtype)
-        self._bwd = Grid(self.filters, height + kh - 1, width + kw - 1, height, kh, kw)
-        self._flipped_t = np.zeros((self.filters * kh * kw, self._channels4), dtype=self.dtype)
+        self._weight_taps = np.array(taps, dtype=np.uint64)
+        self._weight_t = np.zeros((channels * kh * kw, self._filters16), dtype=self.dtype)
+        self._bias_or_zeros = np.zeros(self._filters16, dtype=self.dtype)
+        self._bwd = Planes(self.filters, height + kh - 1, width + kw - 1, height, width, kh, kw)
+        self._flipped_t = np.zeros((self.filters * kh * kw, self._channels16), dtype=self.dtype)
 
     def _work(self, key: str, shape: tuple[int, ...]) -> np.ndarray:
         """A scratch array reused across batches of the same size (zeroed when first made)."""
@@ -248,32 +251,33 @@ class Conv2D(Layer):
             return self._backward_direct(dy)
         return self._backward_unfolded(dy)
 
-    def _grid_chunk(self, n: int, entries_per_example: int) -> int:
-        """How many examples the direct kernels take at a time: all n when they fit in GRID_ELEMENTS."""
-        return max(1, min(n, GRID_ELEMENTS // entries_per_example))
+    def _direct_chunk(self, n: int, entries_per_example: int) -> int:
+        """How many examples the direct kernels take at a time: all n when they fit in DIRECT_ELEMENTS."""
+        return max(1, min(n, DIRECT_ELEMENTS // entries_per_example))
 
     def _forward_direct(self, x: np.ndarray, train: bool) -> np.ndarray:
         n = x.shape[0]
         top, _, left, _ = self._pads
-        grid = self._fwd
+        planes = self._fwd
+        out_h, out_w = self._out
         self._weight_t[:, : self.filters] = self.params["weight"].reshape(self.filters, -1).T
         if self.use_bias:
             self._bias_or_zeros[: self.filters] = self.params["bias"]
-        step = self._grid_chunk(n, max(self._filters4, grid.channels) * grid.positions)
+        step = self._direct_chunk(n, max(self._filters16 * planes.out_cols * out_h, planes.size))
         # a training batch keeps all its planes (and the bias tap's ones) for the weight gradient;
         # evaluation reuses one chunk's
         if train:
-            planes = self._work("planes", (n, grid.size + (grid.positions if self.use_bias else 0)))
+            inputs = self._work("planes", (n, planes.size + self._ones))
         else:
-            planes = self._work("planes_eval", (step, grid.size))
-        out = self._work("grid", (step, self._filters4, grid.positions))
-        y = np.empty((n, self.filters, *self._out), dtype=self.dtype)
+            inputs = self._work("planes_eval", (step, planes.size))
+        out = self._work("y_channels_last", (step, out_h, planes.out_cols, self._filters16))
+        y = np.empty((n, self.filters, out_h, out_w), dtype=self.dtype)
         for start in range(0, n, step):
             stop = min(start + step, n)
-            part = planes[start:stop] if train else planes[: stop - start]
-            direct.to_grid(x[start:stop], top, left, grid.width, grid.plane, part)
-            direct.correlate(part, self._weight_t, grid.offsets, out[: stop - start])
-            direct.from_grid(out[: stop - start], grid.width, self._bias_or_zeros, y[start:stop])
+            part = inputs[start:stop] if train else inputs[: stop - start]
+            direct.to_planes(x[start:stop], top, left, planes.width, planes.plane, part)
+            direct.correlate(part, self._weight_t, planes.offsets, planes.width, out[: stop - start])
+            direct.from_channels_last(out[: stop - start], self._bias_or_zeros, y[start:stop])
         if train:
             self.x = x
             self._planes_of = x
@@ -284,46 +288,43 @@ class Conv2D(Layer):
             raise RuntimeError(f"layer {self.describe()}: backward without a forward(train=True) of this batch")
         n = dy.shape[0]
         dy = np.ascontiguousarray(dy, dtype=self.dtype)
-        planes = self._scratch["planes"]
-        grid = self._fwd
-        step = self._grid_chunk(n, self._filters4 * grid.positions)
-        grads = self._work("dy_grid", (step, self._filters4 * grid.positions))
-        partial = self._work("partial", (len(self._weight_taps), self._filters4, direct.LANES))
-        partial.fill(0)
+        inputs = self._scratch["planes"]
+        planes = self._fwd
+        out_h, out_w = self._out
+        step = self._direct_chunk(n, self._filters16 * out_h * out_w)
+        grads = self._work("dy_channels_last", (step, out_h, out_w, self._filters16))
+        sums = self._work("weight_sums", (len(self._weight_taps), self._filters16))
+        sums.fill(0)
         threads = numba.get_num_threads()
         for start in range(0, n, step):
             stop = min(start + step, n)
             m = stop - start
-            direct.to_grid(dy[start:stop], 0, 0, grid.width, grid.positions, grads[:m])
-            direct.correlate_weights(
-                planes[start:stop], grads[:m].reshape(m, self._filters4, -1), self._weight_taps, partial, threads
-            )
-        sums = self._work("sums", (self.filters, len(self._weight_taps)))
-        direct.sum_lanes(partial, sums)
-        taps = grid.offsets.shape[0]
-        self.grads["weight"].reshape(self.filters, taps)[...] = sums[:, :taps]
+            direct.to_channels_last(dy[start:stop], grads[:m])
+            direct.correlate_weights(inputs[start:stop], grads[:m], self._weight_taps, planes.width, sums, threads)
+        taps = planes.offsets.shape[0]
+        self.grads["weight"].reshape(self.filters, taps)[...] = sums[:taps, : self.filters].T
         if self.use_bias:
-            self.grads["bias"][...] = sums[:, taps]
+            self.grads["bias"][...] = sums[taps, : self.filters]
         if not self.needs_input_grad:
             return None
 
         kh, kw = self._kernel
         top, _, left, _ = self._pads
-        channels = self.input_shape[0]
+        channels, height, width = self.input_shape
         flipped = self._flipped_t[:, :channels].reshape(self.filters, kh, kw, channels)
         flipped[...] = self.params["weight"][:, :, ::-1, ::-1].transpose(0, 2, 3, 1)
-        grid = self._bwd
-        step = self._grid_chunk(n, max(self._channels4, self.filters) * grid.positions)
-        dy_planes = self._work("dy_planes", (step, grid.size))
-        out = self._work("dx_grid", (step, self._channels4, grid.positions))
-        no_bias = self._work("zeros", (self._channels4,))
-        dx = np.empty((n, *self.input_shape), dtype=self.dtype)
+        planes = self._bwd
+        step = self._direct_chunk(n, max(self._channels16 * height * planes.out_cols, planes.size))
+        dy_planes = self._work("dy_planes", (step, planes.size))
+        out = self._work("dx_channels_last", (step, height, planes.out_cols, self._channels16))
+        no_bias = self._work("zeros", (self._channels16,))
+        dx = np.empty((n, channels, height, width), dtype=self.dtype)
         for start in range(0, n, step):
             stop = min(start + step, n)
             m = stop - start
-            direct.to_grid(dy[start:stop], kh - 1 - top, kw - 1 - left, grid.width, grid.plane, dy_planes[:m])
-            direct.correlate(dy_planes[:m], self._flipped_t, grid.offsets, out[:m])
-            direct.from_grid(out[:m], grid.width, no_bias, dx[start:stop])
+            direct.to_planes(dy[start:stop], kh - 1 - top, kw - 1 - left, planes.width, planes.plane, dy_planes[:m])
+            direct.correlate(dy_planes[:m], self._flipped_t, planes.offsets, planes.width, out[:m])
+            direct.from_channels_last(out[:m], no_bias, dx[start:stop])
         return dx
 
     def _forward_unfolded(self, x: np.ndarray, train: bool) -> np.ndarray:
