@@ -220,6 +220,8 @@ def test_direct_matches_unfolded(case):
 # smaller than DIRECT_CASES: central differences on a larger image lose more to round-off (6x9x7 -> 6 filters
 # of [3, 2]: 1.9e-6 on either path)
 GRADIENT_CASES = [
+    ((6, 5, 5), 3, 3, "same", True),  # 5 or more channels: the direct input gradient
+    ((5, 4, 6), 5, [3, 2], [2, 1], False),
     ((4, 5, 5), 3, 3, "same", True),
     ((3, 5, 6), 5, [3, 2], [2, 1], True),
     ((1, 6, 6), 2, 6, "same", True),
@@ -335,3 +337,18 @@ def test_direct_matches_torch(case):
     assert_close(grads["weight"], tw.grad.numpy(), 1e-5, "dweight")
     if layer.use_bias:
         assert_close(grads["bias"], tb.grad.numpy(), 1e-5, "dbias")
+
+
+@pytest.mark.parametrize("channels", [1, 4, 5, 16])
+def test_input_gradient_path_by_channel_count(channels, monkeypatch):
+    # up to 4 input channels fill too few of the direct kernel's 16 lanes: col2im gives dx
+    layer = build_layer(((channels, 6, 6), 3, 3, "same", True))
+    assert layer._direct
+    x, dy = random_batch(layer, 2, 12)
+    layer.forward(x, train=True)
+    col2im = layer._input_grad_col2im
+    calls = []
+    monkeypatch.setattr(layer, "_input_grad_col2im", lambda d: calls.append(1) or col2im(d))
+    dx = layer.backward(dy)
+    assert dx.shape == x.shape
+    assert calls == ([1] if channels <= 4 else [])

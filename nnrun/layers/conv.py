@@ -307,10 +307,14 @@ class Conv2D(Layer):
             self.grads["bias"][...] = sums[taps, : self.filters]
         if not self.needs_input_grad:
             return None
+        channels, height, width = self.input_shape
+        if channels <= 4:
+            # few input channels fill few of the direct kernel's 16 lanes; col2im wins there (32@5x5 on
+            # 28x28, batch 50: C=1 0.82 vs 5.17 ms, C=3 2.67 vs 5.22 ms, C=8 7.68 vs 4.83 ms)
+            return self._input_grad_col2im(dy.reshape(n, self.filters, -1))
 
         kh, kw = self._kernel
         top, _, left, _ = self._pads
-        channels, height, width = self.input_shape
         flipped = self._flipped_t[:, :channels].reshape(self.filters, kh, kw, channels)
         flipped[...] = self.params["weight"][:, :, ::-1, ::-1].transpose(0, 2, 3, 1)
         planes = self._bwd
