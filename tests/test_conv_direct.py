@@ -107,10 +107,13 @@ def test_correlate_matches_reference(shape, dtype):
 @pytest.mark.parametrize(
     "shape", [(1, 14, 16, 1, 3), (3, 42, 32, 2, 5), (11, 14, 16, 3, 4)], ids=["one-block", "3-blocks", "11-examples"]
 )
-def test_correlate_weights_matches_reference(shape, threads, dtype):
-    # 11 examples: more than one group of EXAMPLES; 7 "threads" split 1-3 tap blocks unevenly (some get none)
+@pytest.mark.parametrize("wide", [False, True], ids=["16-wide", "32-wide"])
+def test_correlate_weights_matches_reference(shape, threads, dtype, wide):
+    # 11 examples: more than one group of EXAMPLES; 7 "threads" split 1-6 tap blocks unevenly (some get none)
     n, taps, filters, out_h, out_w = shape
-    assert taps % direct.TAPS == 0 and filters % direct.LANES == 0
+    kernel = direct.correlate_weights_wide if wide else direct.correlate_weights
+    filters *= 2 if wide else 1
+    assert taps % (direct.WIDE_TAPS if wide else direct.TAPS) == 0 and filters % direct.LANES == 0
     width = out_w + 2
     reach = (out_h - 1) * width + out_w
     rng = np.random.default_rng(4)
@@ -120,7 +123,7 @@ def test_correlate_weights_matches_reference(shape, threads, dtype):
     offsets[-1] = planes.shape[1] - reach
     start = rng.standard_normal((taps, filters)).astype(dtype)
     out = start.copy()
-    direct.correlate_weights(planes, grads, offsets, width, out, threads)  # adds to what out holds
+    kernel(planes, grads, offsets, width, out, threads)  # adds to what out holds
     products = np.einsum("nrhw,nhwf->rf", windows(planes, offsets, width, out_h, out_w), grads.astype(np.float64))
     tol = 1e-5 if dtype == np.float32 else 1e-13
     assert_close(out, start + products, tol, "out")
@@ -166,6 +169,7 @@ DIRECT_CASES = [
     ((2, 3, 4), 4, 5, "same", True),  # kernel larger than the input
     ((3, 6, 6), 5, 4, "same", False),
     ((2, 14, 14), 9, 5, "same", True),
+    ((3, 7, 9), 20, 3, "same", True),  # 32 lanes of filters: the wide weight gradient
 ]
 
 

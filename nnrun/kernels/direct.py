@@ -37,6 +37,7 @@ from numba.extending import intrinsic
 LANES = 16  # output channels per vector: channel counts are padded to a multiple of this
 PIXELS = 14  # output pixels per register block of `correlate`; rows are padded to a multiple of it
 TAPS = 14  # kernel taps per register block of `correlate_weights`; tap lists are padded to a multiple of it
+WIDE_TAPS = 7  # taps per register block of `correlate_weights_wide` (7 taps x 32 channels)
 EXAMPLES = 8  # `correlate_weights` sums this many examples in registers, then adds the sum to its output
 
 
@@ -163,6 +164,58 @@ def correlate_weights(planes, grads, offsets, width, out, threads):
                     for k in range(14):
                         for lane in range(16):
                             out[block * 14 + k, f0 + lane] += acc[k, lane]
+
+
+@numba.njit(cache=True, parallel=True, fastmath={"contract"})
+def correlate_weights_wide(planes, grads, offsets, width, out, threads):
+    """correlate_weights for F a multiple of 32: blocks of 7 taps x 32 channels instead of 14 x 16.
+
+    Half the input loads per multiply-add: 32@10x10 over 1x28x28, batch 50, 2 threads: 1.77 -> 1.36 ms.
+    offsets: (R,) uint64 with R a multiple of WIDE_TAPS.
+    """
+    n_batch, out_h, out_w, filters = grads.shape
+    blocks = offsets.shape[0] // 7
+    threads = max(1, min(threads, blocks))
+    for t in numba.prange(threads):
+        acc = numba.carray(_registers(out, 224), (7, 32))
+        for block in range(t * blocks // threads, (t + 1) * blocks // threads):
+            o = offsets[block * 7 : block * 7 + 7]
+            o0, o1, o2, o3, o4, o5, o6 = o[0], o[1], o[2], o[3], o[4], o[5], o[6]
+            for f0 in range(0, filters, 32):
+                for first in range(0, n_batch, EXAMPLES):
+                    for k in range(7):
+                        for lane in range(32):
+                            acc[k, lane] = 0
+                    for n in range(first, min(first + EXAMPLES, n_batch)):
+                        x = planes[n]
+                        g = grads[n]
+                        for oh in range(out_h):
+                            row = np.uintp(oh * width)
+                            for ow in range(out_w):
+                                p = row + np.uintp(ow)
+                                gv = g[oh, ow, f0 : f0 + 32]
+                                x0, x1, x2, x3 = x[o0 + p], x[o1 + p], x[o2 + p], x[o3 + p]
+                                x4, x5, x6 = x[o4 + p], x[o5 + p], x[o6 + p]
+                                for lane in range(16):
+                                    u = gv[lane]
+                                    v = gv[16 + lane]
+                                    acc[0, lane] += x0 * u
+                                    acc[0, 16 + lane] += x0 * v
+                                    acc[1, lane] += x1 * u
+                                    acc[1, 16 + lane] += x1 * v
+                                    acc[2, lane] += x2 * u
+                                    acc[2, 16 + lane] += x2 * v
+                                    acc[3, lane] += x3 * u
+                                    acc[3, 16 + lane] += x3 * v
+                                    acc[4, lane] += x4 * u
+                                    acc[4, 16 + lane] += x4 * v
+                                    acc[5, lane] += x5 * u
+                                    acc[5, 16 + lane] += x5 * v
+                                    acc[6, lane] += x6 * u
+                                    acc[6, 16 + lane] += x6 * v
+                    for k in range(7):
+                        for lane in range(32):
+                            out[block * 7 + k, f0 + lane] += acc[k, lane]
 
 
 @numba.njit(cache=True, parallel=True)

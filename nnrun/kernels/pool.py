@@ -33,21 +33,38 @@ def _maxpool_forward(x, kh, kw, sh, sw, y, argmax):
                     argmax[n, c, oh, ow] = where
 
 
-@numba.njit(cache=True, parallel=True)
 def maxpool_forward(x, kh, kw, sh, sw, y, argmax):
     """y[n, c, oh, ow] = max of the window; argmax[n, c, oh, ow] = its flat index h*W + w in the plane.
 
     x: (N, C, H, W), y: (N, C, OH, OW), argmax: int64 (N, C, OH, OW). Ties go to the first maximum in
-    row-major window order and a NaN wins over numbers (the comparison torch's max_pool2d makes).
+    row-major window order and a NaN wins over numbers (the comparison torch's max_pool2d makes). Picks
+    the kernel in Python, so that only the one a model uses is compiled (all three in one kernel took
+    1.9 s to compile, a third of a cold first batch).
     """
+    if kh == 2 and kw == 2:
+        _maxpool_2x2(x, sh, sw, y, argmax)
+    elif kh == 3 and kw == 3:
+        _maxpool_3x3(x, sh, sw, y, argmax)
+    else:
+        _maxpool_any(x, kh, kw, sh, sw, y, argmax)
+
+
+@numba.njit(cache=True, parallel=True)
+def _maxpool_2x2(x, sh, sw, y, argmax):
     for n in numba.prange(x.shape[0]):  # one example at a time: a thread each
-        part = slice(n, n + 1)
-        if kh == 2 and kw == 2:
-            _maxpool_forward(x[part], 2, 2, sh, sw, y[part], argmax[part])
-        elif kh == 3 and kw == 3:
-            _maxpool_forward(x[part], 3, 3, sh, sw, y[part], argmax[part])
-        else:
-            _maxpool_forward(x[part], kh, kw, sh, sw, y[part], argmax[part])
+        _maxpool_forward(x[n : n + 1], 2, 2, sh, sw, y[n : n + 1], argmax[n : n + 1])
+
+
+@numba.njit(cache=True, parallel=True)
+def _maxpool_3x3(x, sh, sw, y, argmax):
+    for n in numba.prange(x.shape[0]):
+        _maxpool_forward(x[n : n + 1], 3, 3, sh, sw, y[n : n + 1], argmax[n : n + 1])
+
+
+@numba.njit(cache=True, parallel=True)
+def _maxpool_any(x, kh, kw, sh, sw, y, argmax):
+    for n in numba.prange(x.shape[0]):
+        _maxpool_forward(x[n : n + 1], kh, kw, sh, sw, y[n : n + 1], argmax[n : n + 1])
 
 
 @numba.njit(cache=True, parallel=True)

@@ -200,8 +200,10 @@ class Conv2D(Layer):
         self._fwd = Planes(channels, height + top + bottom, width + left + right, out_h, out_w, kh, kw)
         self._ones = out_h * self._fwd.width if self.use_bias else 0
         taps = list(self._fwd.offsets) + ([self._fwd.size] if self.use_bias else [])
-        # correlate_weights takes taps in blocks of TAPS: the extra ones read tap 0's inputs and are dropped
-        taps += [0] * (round_up(len(taps), direct.TAPS) - len(taps))
+        # the weight gradient takes taps in blocks: the extra ones read tap 0's inputs and are dropped
+        self._wide = self._filters16 % (2 * direct.LANES) == 0
+        block = direct.WIDE_TAPS if self._wide else direct.TAPS
+        taps += [0] * (round_up(len(taps), block) - len(taps))
         self._weight_taps = np.array(taps, dtype=np.uint64)
         self._weight_t = np.zeros((channels * kh * kw, self._filters16), dtype=self.dtype)
         self._bias_or_zeros = np.zeros(self._filters16, dtype=self.dtype)
@@ -300,7 +302,8 @@ class Conv2D(Layer):
             stop = min(start + step, n)
             m = stop - start
             direct.to_channels_last(dy[start:stop], grads[:m])
-            direct.correlate_weights(inputs[start:stop], grads[:m], self._weight_taps, planes.width, sums, threads)
+            kernel = direct.correlate_weights_wide if self._wide else direct.correlate_weights
+            kernel(inputs[start:stop], grads[:m], self._weight_taps, planes.width, sums, threads)
         taps = planes.offsets.shape[0]
         self.grads["weight"].reshape(self.filters, taps)[...] = sums[:taps, : self.filters].T
         if self.use_bias:
