@@ -124,12 +124,12 @@ def correlate_weights(planes, grads, offsets, width, out, threads):
     threads = max(1, min(threads, blocks))
     for t in numba.prange(threads):
         acc = numba.carray(_registers(out, 224), (14, 16))
-        for block in range(t * blocks // threads, (t + 1) * blocks // threads):
-            o = offsets[block * 14 : block * 14 + 14]
-            o0, o1, o2, o3, o4, o5, o6 = o[0], o[1], o[2], o[3], o[4], o[5], o[6]
-            o7, o8, o9, o10, o11, o12, o13 = o[7], o[8], o[9], o[10], o[11], o[12], o[13]
-            for f0 in range(0, filters, 16):
-                for first in range(0, n_batch, EXAMPLES):  # a sum per group, added to out: less rounding
+        for first in range(0, n_batch, EXAMPLES):  # a group at a time: its grads stay in cache for every block
+            for block in range(t * blocks // threads, (t + 1) * blocks // threads):
+                o = offsets[block * 14 : block * 14 + 14]
+                o0, o1, o2, o3, o4, o5, o6 = o[0], o[1], o[2], o[3], o[4], o[5], o[6]
+                o7, o8, o9, o10, o11, o12, o13 = o[7], o[8], o[9], o[10], o[11], o[12], o[13]
+                for f0 in range(0, filters, 16):
                     for k in range(14):
                         for lane in range(16):
                             acc[k, lane] = 0
@@ -178,11 +178,11 @@ def correlate_weights_wide(planes, grads, offsets, width, out, threads):
     threads = max(1, min(threads, blocks))
     for t in numba.prange(threads):
         acc = numba.carray(_registers(out, 224), (7, 32))
-        for block in range(t * blocks // threads, (t + 1) * blocks // threads):
-            o = offsets[block * 7 : block * 7 + 7]
-            o0, o1, o2, o3, o4, o5, o6 = o[0], o[1], o[2], o[3], o[4], o[5], o[6]
-            for f0 in range(0, filters, 32):
-                for first in range(0, n_batch, EXAMPLES):
+        for first in range(0, n_batch, EXAMPLES):  # a group at a time: its grads stay in cache for every block
+            for block in range(t * blocks // threads, (t + 1) * blocks // threads):
+                o = offsets[block * 7 : block * 7 + 7]
+                o0, o1, o2, o3, o4, o5, o6 = o[0], o[1], o[2], o[3], o[4], o[5], o[6]
+                for f0 in range(0, filters, 32):
                     for k in range(7):
                         for lane in range(32):
                             acc[k, lane] = 0
