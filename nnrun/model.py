@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from nnrun.errors import RunError, ShapeError
-from nnrun.layers import BuildContext, Layer
+from nnrun.layers import BuildContext, Layer, fused
 from nnrun.params import Param
 from nnrun.registry import LAYERS
 
@@ -44,6 +44,8 @@ class Sequential:
         self.output_shape: Shape | None = None
         self.dtype = np.dtype(np.float32)
         self.noise_rng: np.random.Generator | None = None
+        self.fuse = True  # run conv2d -> relu -> maxpool2d as one block (nnrun/layers/fused.py)
+        self._steps: list[tuple[int, Any]] = []
 
     @classmethod
     def from_config(
@@ -86,15 +88,24 @@ class Sequential:
                 raise ShapeError(error.what, where=f"model.layers[{index}] {layer.describe()}", hint=error.hint) from None
             shapes.append(shape)
         self.output_shape = shape
+        self.set_fusion(self.fuse)
         return shapes
+
+    def set_fusion(self, fuse: bool) -> None:
+        """Run fusable layer runs (conv2d -> relu -> maxpool2d) as one block, or every layer on its own.
+
+        The results are the same either way; the separate layers are what tests and introspection compare.
+        """
+        self.fuse = fuse
+        self._steps = fused.plan(self.layers) if fuse else list(enumerate(self.layers))
 
     # --- computation --------------------------------------------------------------------------
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
         if x.shape[1:] != self.input_shape:
             # images fed to an MLP: a flat model.input_shape of the same size is a free reshape
             x = x.reshape((x.shape[0], *self.input_shape))
-        for layer in self.layers:
-            x = layer.forward(x, train)
+        for _, step in self._steps:
+            x = step.forward(x, train)
         return x
 
     def backward(self, dy: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
@@ -107,8 +118,10 @@ class Sequential:
         first = next((i for i, layer in enumerate(self.layers) if layer.params), len(self.layers))
         if first < len(self.layers):
             self.layers[first].needs_input_grad = input_grad  # read by dense and conv2d
-        for layer in reversed(self.layers[0 if input_grad else first :]):
-            dy = layer.backward(dy)
+        for start, step in reversed(self._steps):
+            if start < first and not input_grad:
+                break  # a fused block starts with its conv2d, so none straddles `first`
+            dy = step.backward(dy)
         return dy if input_grad else None
 
     def predict_logits(self, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:

@@ -10,6 +10,7 @@ per thread (the same 2x2: forward 0.95 -> 0.39 ms on 2 threads).
 from __future__ import annotations
 
 import numba
+import numpy as np
 
 
 @numba.njit(cache=True)
@@ -135,3 +136,62 @@ def avgpool_backward(dy, kh, kw, sh, sw, area, dx):
         _avgpool_backward(dy, 3, 3, sh, sw, area, dx)
     else:
         _avgpool_backward(dy, kh, kw, sh, sw, area, dx)
+
+
+@numba.njit(cache=True, parallel=True)
+def maxpool_channels_last(src, bias, relu, plane_width, kh, kw, sh, sw, y, argmax):
+    """Max pooling of a convolution's channels-last sums, after its bias and (when relu) a relu.
+
+    src: (N, H, W' >= plane_width, F' >= F), the sums of nnrun.kernels.direct.correlate; bias: (F' >= F,);
+    y, argmax: (N, F, OH, OW), argmax the flat index h*plane_width + w of each winner in the convolution's
+    output plane, as maxpool_forward gives it. y and argmax equal maxpool_forward's of relu(conv output):
+    relu is applied to every value before the maximum (relu(NaN) is 0, as nnrun's relu has it), then
+    the same ties (the first maximum in row-major window order) and NaN rule.
+    """
+    n_batch, filters, out_h, out_w = y.shape
+    for n in numba.prange(n_batch):
+        best = np.empty_like(bias[:filters])
+        where = np.empty(filters, np.int64)
+        zero = np.zeros_like(bias[:1])[0]  # a 0 of the dtype: a literal 0 would make numba compute in float64
+        for oh in range(out_h):
+            for ow in range(out_w):
+                h0 = oh * sh
+                w0 = ow * sw
+                for i in range(kh):
+                    for j in range(kw):
+                        row = src[n, h0 + i, w0 + j]
+                        at = (h0 + i) * plane_width + w0 + j
+                        for f in range(filters):
+                            value = row[f] + bias[f]
+                            if relu:
+                                value = value if value > 0 else zero
+                            if (i == 0 and j == 0) or value > best[f] or value != value:
+                                best[f] = value
+                                where[f] = at
+                for f in range(filters):
+                    y[n, f, oh, ow] = best[f]
+                    argmax[n, f, oh, ow] = where[f]
+
+
+@numba.njit(cache=True, parallel=True)
+def unpool_channels_last(dy, argmax, y, relu, plane_width, grads):
+    """The gradient of maxpool_channels_last, channels-last, for nnrun.kernels.direct.correlate_weights.
+
+    grads[n, h, w, f] = the sum of dy[n, f, oh, ow] over the windows whose winner is h*plane_width + w,
+    leaving out (when relu) those whose pooled y is not positive; every other entry of grads[n] is 0.
+    dy, argmax, y: (N, F, OH, OW); grads: (N, H, W, F' >= F).
+    """
+    n_batch, filters, out_h, out_w = dy.shape
+    for n in numba.prange(n_batch):
+        plane = grads[n]
+        for h in range(plane.shape[0]):
+            for w in range(plane.shape[1]):
+                for f in range(plane.shape[2]):
+                    plane[h, w, f] = 0
+        for f in range(filters):
+            for oh in range(out_h):
+                for ow in range(out_w):
+                    if relu and not y[n, f, oh, ow] > 0:
+                        continue
+                    at = argmax[n, f, oh, ow]
+                    plane[at // plane_width, at % plane_width, f] += dy[n, f, oh, ow]

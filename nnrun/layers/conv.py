@@ -8,6 +8,7 @@ BLAS matmuls, in cache-sized chunks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Annotated, Any, Literal
@@ -258,10 +259,25 @@ class Conv2D(Layer):
         return max(1, min(n, DIRECT_ELEMENTS // entries_per_example))
 
     def _forward_direct(self, x: np.ndarray, train: bool) -> np.ndarray:
+        y = np.empty((x.shape[0], self.filters, *self._out), dtype=self.dtype)
+
+        def finish(sums: np.ndarray, bias: np.ndarray, start: int, stop: int) -> None:
+            direct.from_channels_last(sums, bias, y[start:stop])
+
+        self.forward_sums(x, train, finish)
+        return y
+
+    def forward_sums(self, x: np.ndarray, train: bool, finish: Callable[[np.ndarray, np.ndarray, int, int], None]):
+        """Direct path: hand the channels-last sums of x, chunk by chunk, to finish(sums, bias, start, stop).
+
+        sums: (stop - start, H', W'' >= W', F' >= F), the correlation of x[start:stop] without the bias;
+        bias: (F',). Sequential's fused conv2d -> relu -> maxpool2d block (nnrun/layers/fused.py) pools
+        them directly; forward() writes them out as the NCHW y. In train mode keeps what backward needs.
+        """
         n = x.shape[0]
         top, _, left, _ = self._pads
         planes = self._fwd
-        out_h, out_w = self._out
+        out_h = self._out[0]
         self._weight_t[:, : self.filters] = self.params["weight"].reshape(self.filters, -1).T
         if self.use_bias:
             self._bias_or_zeros[: self.filters] = self.params["bias"]
@@ -273,23 +289,35 @@ class Conv2D(Layer):
         else:
             inputs = self._work("planes_eval", (step, planes.size))
         out = self._work("y_channels_last", (step, out_h, planes.out_cols, self._filters16))
-        y = np.empty((n, self.filters, out_h, out_w), dtype=self.dtype)
         for start in range(0, n, step):
             stop = min(start + step, n)
             part = inputs[start:stop] if train else inputs[: stop - start]
             direct.to_planes(x[start:stop], top, left, planes.width, planes.plane, part)
             direct.correlate(part, self._weight_t, planes.offsets, planes.width, out[: stop - start])
-            direct.from_channels_last(out[: stop - start], self._bias_or_zeros, y[start:stop])
+            finish(out[: stop - start], self._bias_or_zeros, start, stop)
         if train:
             self.x = x
             self._planes_of = x
-        return y
 
     def _backward_direct(self, dy: np.ndarray) -> np.ndarray | None:
+        dy = np.ascontiguousarray(dy, dtype=self.dtype)
+
+        def fill(grads: np.ndarray, start: int, stop: int) -> None:
+            direct.to_channels_last(dy[start:stop], grads)
+
+        return self.backward_sums(fill, dy.shape[0], dy)
+
+    def backward_sums(
+        self, fill: Callable[[np.ndarray, int, int], None], n: int, dy: np.ndarray | None = None
+    ) -> np.ndarray | None:
+        """Direct path: gradients from dy that fill(grads, start, stop) writes channels-last, chunk by chunk.
+
+        grads: (stop - start, H', W', F' >= F), to be filled with dy[start:stop] transposed and zeros in
+        the extra channels. Writes the weight and bias gradients; returns dx when needs_input_grad (from dy
+        in NCHW: the one given, or one rebuilt from the chunks), else None.
+        """
         if self._planes_of is None or self._planes_of is not getattr(self, "x", None):
             raise RuntimeError(f"layer {self.describe()}: backward without a forward(train=True) of this batch")
-        n = dy.shape[0]
-        dy = np.ascontiguousarray(dy, dtype=self.dtype)
         inputs = self._scratch["planes"]
         planes = self._fwd
         out_h, out_w = self._out
@@ -297,11 +325,17 @@ class Conv2D(Layer):
         grads = self._work("dy_channels_last", (step, out_h, out_w, self._filters16))
         sums = self._work("weight_sums", (len(self._weight_taps), self._filters16))
         sums.fill(0)
+        rebuild = dy is None and self.needs_input_grad
+        if rebuild:
+            dy = np.empty((n, self.filters, out_h, out_w), dtype=self.dtype)
+            no_bias = self._work("zeros", (max(self._channels16, self._filters16),))
         threads = numba.get_num_threads()
         for start in range(0, n, step):
             stop = min(start + step, n)
             m = stop - start
-            direct.to_channels_last(dy[start:stop], grads[:m])
+            fill(grads[:m], start, stop)
+            if rebuild:
+                direct.from_channels_last(grads[:m], no_bias, dy[start:stop])
             kernel = direct.correlate_weights_wide if self._wide else direct.correlate_weights
             kernel(inputs[start:stop], grads[:m], self._weight_taps, planes.width, sums, threads)
         taps = planes.offsets.shape[0]
@@ -324,7 +358,7 @@ class Conv2D(Layer):
         step = self._direct_chunk(n, max(self._channels16 * height * planes.out_cols, planes.size))
         dy_planes = self._work("dy_planes", (step, planes.size))
         out = self._work("dx_channels_last", (step, height, planes.out_cols, self._channels16))
-        no_bias = self._work("zeros", (self._channels16,))
+        no_bias = self._work("zeros", (max(self._channels16, self._filters16),))
         dx = np.empty((n, channels, height, width), dtype=self.dtype)
         for start in range(0, n, step):
             stop = min(start + step, n)

@@ -1,0 +1,110 @@
+"""Sequential's fused conv2d -> relu -> maxpool2d blocks (nnrun/layers/fused.py) give the separate layers'
+results bit for bit: outputs, parameter gradients and input gradients, in train and eval mode."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nnrun.layers import conv as conv_module
+from nnrun.layers.fused import ConvPool
+from nnrun.losses import SoftmaxCrossEntropy
+from nnrun.model import Sequential
+
+RELU = {"type": "relu"}
+POOL = {"type": "maxpool2d", "size": 2}
+
+
+def conv(filters, kernel=3, **kwargs):
+    return {"type": "conv2d", "filters": filters, "kernel": kernel, "padding": "same", **kwargs}
+
+
+HEAD = [{"type": "flatten"}, {"type": "dense", "units": 4}]
+NETWORKS = {
+    "conv-relu-pool": ([1, 8, 8], [conv(6), RELU, POOL, *HEAD]),
+    "conv-pool, no relu": ([2, 6, 7], [conv(5, 2), POOL, *HEAD]),
+    "overlapping 3x3 stride 2": ([3, 9, 9], [conv(4), RELU, {"type": "maxpool2d", "size": 3, "stride": 2}, *HEAD]),
+    "two blocks, 20 filters": ([1, 12, 12], [conv(20, 5), RELU, POOL, conv(6, 3), RELU, POOL, *HEAD]),
+    "block after a dense-free conv": ([5, 8, 8], [conv(6), RELU, conv(7), RELU, POOL, *HEAD]),
+}
+
+
+def model_pair(name, dtype):
+    input_shape, layers = NETWORKS[name]
+    config = {"input_shape": input_shape, "layers": layers}
+    fused = Sequential.from_config(config, dtype=dtype, seed=3)
+    separate = Sequential.from_config(config, dtype=dtype, seed=3)
+    separate.set_fusion(False)
+    for layer in fused.layers:  # a bias pushes some windows below 0 everywhere: relu and argmax corner cases
+        if "bias" in layer.params:
+            layer.params["bias"][...] = np.linspace(-0.5, 0.3, layer.params["bias"].size)
+    for mine, theirs in zip(fused.params(), separate.params()):
+        theirs.value[...] = mine.value
+    return fused, separate
+
+
+def run(model, x, labels, input_grad):
+    logits = model.forward(x, train=True)
+    _, dlogits = SoftmaxCrossEntropy().value_and_grad(logits, labels)
+    dx = model.backward(dlogits, input_grad=input_grad)
+    return logits, dx, [p.grad.copy() for p in model.params()]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("input_grad", [False, True], ids=["no-dx", "dx"])
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+def test_fused_equals_separate_layers(name, input_grad, dtype):
+    fused, separate = model_pair(name, dtype)
+    assert any(isinstance(step, ConvPool) for _, step in fused._steps)
+    assert not any(isinstance(step, ConvPool) for _, step in separate._steps)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, *fused.input_shape)).astype(dtype)
+    labels = rng.integers(0, 4, 5)
+    mine, theirs = run(fused, x, labels, input_grad), run(separate, x, labels, input_grad)
+    np.testing.assert_array_equal(mine[0], theirs[0])
+    if input_grad:
+        np.testing.assert_array_equal(mine[1], theirs[1])
+    else:
+        assert mine[1] is None and theirs[1] is None
+    for a, b, param in zip(mine[2], theirs[2], fused.params()):
+        np.testing.assert_array_equal(a, b, err_msg=param.key)
+    np.testing.assert_array_equal(fused.forward(x[:3], train=False), separate.forward(x[:3], train=False))
+
+
+def test_fused_in_chunks_equals_one_pass(monkeypatch):
+    fused, separate = model_pair("two blocks, 20 filters", "float64")
+    x = np.random.default_rng(1).standard_normal((4, *fused.input_shape))
+    labels = np.arange(4)
+    expected = run(separate, x, labels, True)
+    monkeypatch.setattr(conv_module, "DIRECT_ELEMENTS", 1)  # one example at a time
+    got = run(fused, x, labels, True)
+    np.testing.assert_array_equal(got[0], expected[0])
+    np.testing.assert_array_equal(got[1], expected[1])
+    for a, b in zip(got[2], expected[2]):  # one example per chunk groups the weight gradient's sums otherwise
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+
+
+def test_nan_input_gives_the_same_outputs():
+    fused, separate = model_pair("conv-relu-pool", "float32")
+    x = np.random.default_rng(2).standard_normal((2, *fused.input_shape)).astype(np.float32)
+    x[0, 0, 3, 3] = np.nan
+    np.testing.assert_array_equal(fused.forward(x, train=False), separate.forward(x, train=False))
+
+
+@pytest.mark.parametrize(
+    "layers, fused",
+    [
+        ([conv(4), RELU, POOL], [0]),
+        ([conv(4), POOL], [0]),
+        ([conv(4), {"type": "leaky_relu"}, POOL], []),  # only relu folds into the pool
+        ([conv(4), RELU, {"type": "avgpool2d", "size": 2}], []),
+        ([conv(4, stride=2), RELU, POOL], []),  # strided: the im2col path, not the direct one
+        ([conv(4), {"type": "dropout", "rate": 0.5}, POOL], []),
+        ([conv(4), RELU, conv(4), RELU, POOL], [2]),
+    ],
+)
+def test_which_runs_are_fused(layers, fused):
+    model = Sequential.from_config({"input_shape": [2, 8, 8], "layers": [*layers, *HEAD]})
+    assert [start for start, step in model._steps if isinstance(step, ConvPool)] == fused
+    covered = [layer for _, step in model._steps for layer in (step.layers if isinstance(step, ConvPool) else [step])]
+    assert covered == model.layers  # every layer runs once, in order
