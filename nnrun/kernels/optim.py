@@ -87,6 +87,18 @@ def rmsprop_step(w, grad, square_avg, lr, weight_decay, alpha, one_minus_alpha, 
         w[i] -= lr * (g / (np.sqrt(s) + eps))
 
 
+@numba.njit(cache=True, error_model="numpy", inline="always")
+def _adam_entry(w, g, m, v, step_size, one_minus_beta1, beta2, one_minus_beta2, sqrt_bc2, eps, tiny):
+    """One entry of adam_step: (new w, new m, new v). Inlined, so the loops around it still vectorise."""
+    m = m + one_minus_beta1 * (g - m)
+    if abs(m) < tiny:  # flush a subnormal to zero (module docstring); m - m is a zero of m's dtype
+        m = m - m
+    v = beta2 * v + one_minus_beta2 * g * g
+    if v < tiny:
+        v = v - v
+    return w - step_size * (m / (np.sqrt(v) / sqrt_bc2 + eps)), m, v
+
+
 @numba.njit(cache=True, error_model="numpy", parallel=True)
 def adam_step(w, grad, m, v, step_size, weight_decay, one_minus_beta1, beta2, one_minus_beta2, sqrt_bc2, eps, tiny):
     """Adam with torch's bias correction: w -= step_size * m / (sqrt(v) / sqrt_bc2 + eps).
@@ -99,27 +111,15 @@ def adam_step(w, grad, m, v, step_size, weight_decay, one_minus_beta1, beta2, on
     if w.size < PARALLEL_ELEMENTS:
         for i in range(w.size):
             g = grad[i] + weight_decay * w[i]
-            mi = m[i] + one_minus_beta1 * (g - m[i])
-            if abs(mi) < tiny:  # flush a subnormal to zero (module docstring); mi - mi is a zero of mi's dtype
-                mi = mi - mi
-            vi = beta2 * v[i] + one_minus_beta2 * g * g
-            if vi < tiny:
-                vi = vi - vi
-            m[i] = mi
-            v[i] = vi
-            w[i] -= step_size * (mi / (np.sqrt(vi) / sqrt_bc2 + eps))
+            w[i], m[i], v[i] = _adam_entry(
+                w[i], g, m[i], v[i], step_size, one_minus_beta1, beta2, one_minus_beta2, sqrt_bc2, eps, tiny
+            )
     else:
         for i in numba.prange(w.size):
             g = grad[i] + weight_decay * w[i]
-            mi = m[i] + one_minus_beta1 * (g - m[i])
-            if abs(mi) < tiny:
-                mi = mi - mi
-            vi = beta2 * v[i] + one_minus_beta2 * g * g
-            if vi < tiny:
-                vi = vi - vi
-            m[i] = mi
-            v[i] = vi
-            w[i] -= step_size * (mi / (np.sqrt(vi) / sqrt_bc2 + eps))
+            w[i], m[i], v[i] = _adam_entry(
+                w[i], g, m[i], v[i], step_size, one_minus_beta1, beta2, one_minus_beta2, sqrt_bc2, eps, tiny
+            )
 
 
 @numba.njit(cache=True, error_model="numpy")
