@@ -174,24 +174,23 @@ def maxpool_channels_last(src, bias, relu, plane_width, kh, kw, sh, sw, y, argma
 
 
 @numba.njit(cache=True, parallel=True)
-def unpool_channels_last(dy, argmax, y, relu, plane_width, grads):
+def unpool_channels_last(dy, argmax, y, relu, grads):
     """The gradient of maxpool_channels_last, channels-last, for nnrun.kernels.direct.correlate_weights.
 
-    grads[n, h, w, f] = the sum of dy[n, f, oh, ow] over the windows whose winner is h*plane_width + w,
-    leaving out (when relu) those whose pooled y is not positive; every other entry of grads[n] is 0.
-    dy, argmax, y: (N, F, OH, OW); grads: (N, H, W, F' >= F).
+    grads[n, h, w, f] = the sum of dy[n, f, oh, ow] over the windows whose winner is h*W + w, leaving out
+    (when relu) those whose pooled y is not positive; every other entry of grads[n] is 0.
+    dy, argmax, y: (N, F, OH, OW); grads: (N, H, W, F' >= F). 50x32x28x28 float32, 2 threads: 0.60 ms
+    with the winner's row and column found by division, 0.30 ms indexing rows of (H*W, F') instead.
     """
     n_batch, filters, out_h, out_w = dy.shape
     for n in numba.prange(n_batch):
-        plane = grads[n]
-        for h in range(plane.shape[0]):
-            for w in range(plane.shape[1]):
-                for f in range(plane.shape[2]):
-                    plane[h, w, f] = 0
+        plane = grads[n].reshape(-1, grads.shape[3])  # (H*W, F'): the argmax indexes its rows, no division
+        for p in range(plane.shape[0]):
+            for f in range(plane.shape[1]):
+                plane[p, f] = 0
         for f in range(filters):
             for oh in range(out_h):
                 for ow in range(out_w):
                     if relu and not y[n, f, oh, ow] > 0:
                         continue
-                    at = argmax[n, f, oh, ow]
-                    plane[at // plane_width, at % plane_width, f] += dy[n, f, oh, ow]
+                    plane[argmax[n, f, oh, ow], f] += dy[n, f, oh, ow]

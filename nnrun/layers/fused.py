@@ -61,12 +61,9 @@ class ConvPool:
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
         dy = np.ascontiguousarray(dy, dtype=self.pool.dtype)
-        plane_width = self.conv.output_shape[2]
 
         def fill(grads: np.ndarray, start: int, stop: int) -> None:
-            kernels.unpool_channels_last(
-                dy[start:stop], self.argmax[start:stop], self.y[start:stop], self.relu, plane_width, grads
-            )
+            kernels.unpool_channels_last(dy[start:stop], self.argmax[start:stop], self.y[start:stop], self.relu, grads)
 
         return self.conv.backward_sums(fill, dy.shape[0])
 
