@@ -86,8 +86,11 @@ CORRELATE_CASES = [(1, 1, 16, 1, 14), (3, 27, 32, 2, 14), (2, 50, 16, 3, 28)]
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", CORRELATE_CASES, ids=["1-tap", "27-taps-2-vectors", "50-taps-2-blocks"])
-def test_correlate_matches_reference(shape, dtype):
+@pytest.mark.parametrize("wide", [False, True], ids=["16-wide", "32-wide"])
+def test_correlate_matches_reference(shape, dtype, wide):
     n, taps, filters, out_h, out_w = shape
+    kernel = direct.correlate_wide if wide else direct.correlate
+    filters = 2 * filters if wide and filters % 32 else filters
     width = out_w + 3
     reach = (out_h - 1) * width + out_w  # floats one tap reads
     rng = np.random.default_rng(3)
@@ -96,7 +99,7 @@ def test_correlate_matches_reference(shape, dtype):
     offsets = rng.integers(0, planes.shape[1] - reach + 1, taps).astype(np.int64)
     offsets[0] = planes.shape[1] - reach  # the last read is the plane's last float
     out = np.full((n, out_h, out_w, filters), np.nan, dtype)
-    direct.correlate(planes, weight_t, offsets, width, out)
+    kernel(planes, weight_t, offsets, width, out)
     expected = np.einsum("nrhw,rf->nhwf", windows(planes, offsets, width, out_h, out_w), weight_t.astype(np.float64))
     tol = 1e-5 if dtype == np.float32 else 1e-13
     assert_close(out, expected, tol, "out")

@@ -110,14 +110,61 @@ def correlate(planes, weight_t, offsets, width, out):
 
 
 @numba.njit(cache=True, parallel=True, fastmath={"contract"})
+def correlate_wide(planes, weight_t, offsets, width, out):
+    """correlate for F a multiple of 32: blocks of 7 pixels x 32 channels instead of 14 x 16.
+
+    Half the input loads per multiply-add: 32@10x10 over 1x28x28, batch 50, 2 threads: 1.12 -> 1.00 ms.
+    out: (N, OH, OW, F) with OW a multiple of 7.
+    """
+    n_batch = planes.shape[0]
+    rows, filters = weight_t.shape
+    out_h, out_w = out.shape[1], out.shape[2]
+    for n in numba.prange(n_batch):
+        acc = numba.carray(_registers(out, 224), (7, 32))
+        x = planes[n]
+        for oh in range(out_h):
+            for ow0 in range(0, out_w, 7):
+                start = oh * width + ow0
+                for f0 in range(0, filters, 32):
+                    for k in range(7):
+                        for lane in range(32):
+                            acc[k, lane] = 0
+                    for r in range(rows):
+                        xs = x[offsets[r] + start : offsets[r] + start + 7]
+                        w = weight_t[r, f0 : f0 + 32]
+                        x0, x1, x2, x3, x4, x5, x6 = xs[0], xs[1], xs[2], xs[3], xs[4], xs[5], xs[6]
+                        for lane in range(16):
+                            u = w[lane]
+                            v = w[16 + lane]
+                            acc[0, lane] += x0 * u
+                            acc[0, 16 + lane] += x0 * v
+                            acc[1, lane] += x1 * u
+                            acc[1, 16 + lane] += x1 * v
+                            acc[2, lane] += x2 * u
+                            acc[2, 16 + lane] += x2 * v
+                            acc[3, lane] += x3 * u
+                            acc[3, 16 + lane] += x3 * v
+                            acc[4, lane] += x4 * u
+                            acc[4, 16 + lane] += x4 * v
+                            acc[5, lane] += x5 * u
+                            acc[5, 16 + lane] += x5 * v
+                            acc[6, lane] += x6 * u
+                            acc[6, 16 + lane] += x6 * v
+                    for k in range(7):
+                        dst = out[n, oh, ow0 + k, f0 : f0 + 32]
+                        for lane in range(32):
+                            dst[lane] = acc[k, lane]
+
+
+@numba.njit(cache=True, parallel=True, fastmath={"contract"})
 def correlate_weights(planes, grads, offsets, width, out, threads):
     """out[r, f] += sum over n, oh, ow of planes[n, offsets[r] + oh*width + ow] * grads[n, oh, ow, f].
 
-    The weight gradient of `correlate`, added to what out holds (a batch may come in chunks). grads: (N, OH, OW, F), F a multiple of LANES; offsets: (R,) uint64
-    (unsigned: numba then skips the negative-index wraparound on every load), R a multiple of TAPS;
-    out: (R, F). Each of `threads` (numba.get_num_threads(), passed in: reading it here would stop numba
-    caching the kernel) owns a range of tap blocks and sums over every example, so nothing is added
-    across threads.
+    The weight gradient of `correlate`, added to what out holds (a batch may come in chunks).
+    grads: (N, OH, OW, F), F a multiple of LANES; offsets: (R,) uint64 (unsigned: numba then skips the
+    negative-index wraparound on every load), R a multiple of TAPS; out: (R, F). Each of `threads`
+    (numba.get_num_threads(), passed in: reading it here would stop numba caching the kernel) owns a
+    range of tap blocks and sums over every example, so nothing is added across threads.
     """
     n_batch, out_h, out_w, filters = grads.shape
     blocks = offsets.shape[0] // 14

@@ -201,7 +201,8 @@ class Conv2D(Layer):
         self._fwd = Planes(channels, height + top + bottom, width + left + right, out_h, out_w, kh, kw)
         self._ones = out_h * self._fwd.width if self.use_bias else 0
         taps = list(self._fwd.offsets) + ([self._fwd.size] if self.use_bias else [])
-        # the weight gradient takes taps in blocks: the extra ones read tap 0's inputs and are dropped
+        # 32 lanes of filters or more: the kernels' 7 x 32 blocks (correlate_wide, correlate_weights_wide).
+        # The weight gradient takes taps in blocks: the extra ones read tap 0's inputs and are dropped.
         self._wide = self._filters16 % (2 * direct.LANES) == 0
         block = direct.WIDE_TAPS if self._wide else direct.TAPS
         taps += [0] * (round_up(len(taps), block) - len(taps))
@@ -293,7 +294,8 @@ class Conv2D(Layer):
             stop = min(start + step, n)
             part = inputs[start:stop] if train else inputs[: stop - start]
             direct.to_planes(x[start:stop], top, left, planes.width, planes.plane, part)
-            direct.correlate(part, self._weight_t, planes.offsets, planes.width, out[: stop - start])
+            correlate = direct.correlate_wide if self._wide else direct.correlate
+            correlate(part, self._weight_t, planes.offsets, planes.width, out[: stop - start])
             finish(out[: stop - start], self._bias_or_zeros, start, stop)
         if train:
             self.x = x
@@ -360,11 +362,12 @@ class Conv2D(Layer):
         out = self._work("dx_channels_last", (step, height, planes.out_cols, self._channels16))
         no_bias = self._work("zeros", (max(self._channels16, self._filters16),))
         dx = np.empty((n, channels, height, width), dtype=self.dtype)
+        correlate = direct.correlate_wide if self._channels16 % (2 * direct.LANES) == 0 else direct.correlate
         for start in range(0, n, step):
             stop = min(start + step, n)
             m = stop - start
             direct.to_planes(dy[start:stop], kh - 1 - top, kw - 1 - left, planes.width, planes.plane, dy_planes[:m])
-            direct.correlate(dy_planes[:m], self._flipped_t, planes.offsets, planes.width, out[:m])
+            correlate(dy_planes[:m], self._flipped_t, planes.offsets, planes.width, out[:m])
             direct.from_channels_last(out[:m], no_bias, dx[start:stop])
         return dx
 
