@@ -46,12 +46,14 @@ class ConvPool:
     def forward(self, x: np.ndarray, train: bool) -> np.ndarray:
         pool = self.pool
         y = np.empty((x.shape[0], *pool.output_shape), dtype=pool.dtype)
-        argmax = np.empty(y.shape, dtype=np.int64)
+        # backward needs the winners of the whole batch; an evaluation only a chunk's at a time
+        argmax = np.empty(y.shape, dtype=np.int64) if train else None
         plane_width = self.conv.output_shape[2]
 
         def finish(sums: np.ndarray, bias: np.ndarray, start: int, stop: int) -> None:
+            winners = argmax[start:stop] if argmax is not None else np.empty(y[start:stop].shape, np.int64)
             kernels.maxpool_channels_last(
-                sums, bias, self.relu, plane_width, *pool._size, *pool._stride, y[start:stop], argmax[start:stop]
+                sums, bias, self.relu, plane_width, *pool._size, *pool._stride, y[start:stop], winners
             )
 
         self.conv.forward_sums(x, train, finish)
