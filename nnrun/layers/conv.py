@@ -271,7 +271,9 @@ class Conv2D(Layer):
         self.forward_sums(x, train, finish)
         return y
 
-    def forward_sums(self, x: np.ndarray, train: bool, finish: Callable[[np.ndarray, np.ndarray, int, int], None]):
+    def forward_sums(
+        self, x: np.ndarray, train: bool, finish: Callable[[np.ndarray, np.ndarray, int, int], None]
+    ) -> None:
         """Direct path: hand the channels-last sums of x, chunk by chunk, to finish(sums, bias, start, stop).
 
         sums: (stop - start, H', W'' >= W', F' >= F), the correlation of x[start:stop] without the bias;
@@ -293,11 +295,11 @@ class Conv2D(Layer):
         else:
             inputs = self._work("planes_eval", (step, planes.size))
         out = self._work("y_channels_last", (step, out_h, planes.out_cols, self._filters16))
+        correlate = direct.correlate_wide if self._wide else direct.correlate
         for start in range(0, n, step):
             stop = min(start + step, n)
             part = inputs[start:stop] if train else inputs[: stop - start]
             direct.to_planes(x[start:stop], top, left, planes.width, planes.plane, part)
-            correlate = direct.correlate_wide if self._wide else direct.correlate
             correlate(part, self._weight_t, planes.offsets, planes.width, out[: stop - start])
             finish(out[: stop - start], self._bias_or_zeros, start, stop)
         if train:
@@ -335,14 +337,14 @@ class Conv2D(Layer):
             dy = np.empty((n, self.filters, out_h, out_w), dtype=self.dtype)
             no_bias = self._work("zeros", (max(self._channels16, self._filters16),))
         threads = numba.get_num_threads()
+        correlate_weights = direct.correlate_weights_wide if self._wide else direct.correlate_weights
         for start in range(0, n, step):
             stop = min(start + step, n)
             m = stop - start
             fill(grads[:m], start, stop)
             if rebuild:
                 direct.from_channels_last(grads[:m], no_bias, dy[start:stop])
-            kernel = direct.correlate_weights_wide if self._wide else direct.correlate_weights
-            kernel(inputs[start:stop], grads[:m], self._weight_taps, planes.width, sums, threads)
+            correlate_weights(inputs[start:stop], grads[:m], self._weight_taps, planes.width, sums, threads)
         taps = planes.offsets.shape[0]
         self.grads["weight"].reshape(self.filters, taps)[...] = sums[:taps, : self.filters].T
         if self.use_bias:
