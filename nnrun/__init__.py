@@ -23,14 +23,22 @@ __version__ = "0.1.0"
 # its variable when numpy is imported, OpenMP when numba first runs a parallel loop); values already
 # in the environment are kept, and NNRUN_THREAD_DEFAULTS=0 sets none (the benchmark's torch worker).
 THREAD_DEFAULTS = {"OPENBLAS_THREAD_TIMEOUT": "18", "GOMP_SPINCOUNT": "10000"}
-thread_defaults_set: list[str] = []  # the keys this import put in os.environ
-if os.environ.get("NNRUN_THREAD_DEFAULTS", "1") != "0":
-    for _key, _value in THREAD_DEFAULTS.items():
-        if _key not in os.environ:
-            if _key.startswith("OPENBLAS") and "numpy" in sys.modules:
-                continue  # too late: OpenBLAS has read it (nnrun.runtime then keeps numba's kernels serial)
-            os.environ[_key] = _value
-            thread_defaults_set.append(_key)
+
+
+def _set_thread_defaults() -> list[str]:
+    """Put THREAD_DEFAULTS in os.environ where they are missing and still in time; the keys set."""
+    if os.environ.get("NNRUN_THREAD_DEFAULTS", "1") == "0":
+        return []
+    added = []
+    for key, value in THREAD_DEFAULTS.items():
+        if key in os.environ or (key.startswith("OPENBLAS") and "numpy" in sys.modules):
+            continue  # the user's value, or too late: OpenBLAS has read it (nnrun.runtime keeps kernels serial)
+        os.environ[key] = value
+        added.append(key)
+    return added
+
+
+thread_defaults_set: list[str] = _set_thread_defaults()  # the keys this import put in os.environ
 
 _API = {
     "train": ("nnrun.trainer", "train"),
