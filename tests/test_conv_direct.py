@@ -80,17 +80,30 @@ def test_channels_last_round_trip(dtype):
     np.testing.assert_array_equal(back, x + bias[:5, None, None])
 
 
-# (examples, taps, filters, output rows, output columns): columns a multiple of PIXELS for correlate
-CORRELATE_CASES = [(1, 1, 16, 1, 14), (3, 27, 32, 2, 14), (2, 50, 16, 3, 28)]
+# Every correlation kernel, whichever this machine's layers use: (kernel, output pixels per block, lanes)
+FORWARD_KERNELS = {
+    "14x16": (direct.correlate, direct.PIXELS, direct.LANES),
+    "7x32": (direct.correlate_wide, 7, 2 * direct.LANES),
+    "5x16": (direct.correlate_narrow, direct.NARROW_PIXELS, direct.LANES),
+}
+# (kernel, taps per block, lanes) of every weight-gradient kernel
+WEIGHT_KERNELS = {
+    "14x16": (direct.correlate_weights, direct.TAPS, direct.LANES),
+    "7x32": (direct.correlate_weights_wide, direct.WIDE_TAPS, 2 * direct.LANES),
+    "6x16": (direct.correlate_weights_narrow, direct.NARROW_TAPS, direct.LANES),
+}
+
+# (examples, taps, vectors of filters, output rows, blocks of output columns)
+CORRELATE_CASES = [(1, 1, 1, 1, 1), (3, 27, 2, 2, 2), (2, 50, 1, 3, 4)]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", CORRELATE_CASES, ids=["1-tap", "27-taps-2-vectors", "50-taps-2-blocks"])
-@pytest.mark.parametrize("wide", [False, True], ids=["16-wide", "32-wide"])
-def test_correlate_matches_reference(shape, dtype, wide):
-    n, taps, filters, out_h, out_w = shape
-    kernel = direct.correlate_wide if wide else direct.correlate
-    filters = 2 * filters if wide and filters % 32 else filters
+@pytest.mark.parametrize("shape", CORRELATE_CASES, ids=["1-tap", "27-taps-2-vectors", "50-taps-4-blocks"])
+@pytest.mark.parametrize("name", FORWARD_KERNELS)
+def test_correlate_matches_reference(shape, dtype, name):
+    kernel, pixels, lanes = FORWARD_KERNELS[name]
+    n, taps, vectors, out_h, blocks = shape
+    filters, out_w = vectors * lanes, blocks * pixels
     width = out_w + 3
     reach = (out_h - 1) * width + out_w  # floats one tap reads
     rng = np.random.default_rng(3)
@@ -108,15 +121,15 @@ def test_correlate_matches_reference(shape, dtype, wide):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("threads", [1, 2, 7])
 @pytest.mark.parametrize(
-    "shape", [(1, 14, 16, 1, 3), (3, 42, 32, 2, 5), (11, 14, 16, 3, 4)], ids=["one-block", "3-blocks", "11-examples"]
+    "shape", [(1, 1, 1, 1, 3), (3, 3, 2, 2, 5), (11, 1, 1, 3, 4)], ids=["one-block", "3-blocks", "11-examples"]
 )
-@pytest.mark.parametrize("wide", [False, True], ids=["16-wide", "32-wide"])
-def test_correlate_weights_matches_reference(shape, threads, dtype, wide):
-    # 11 examples: more than one group of EXAMPLES; 7 "threads" split 1-6 tap blocks unevenly (some get none)
-    n, taps, filters, out_h, out_w = shape
-    kernel = direct.correlate_weights_wide if wide else direct.correlate_weights
-    filters *= 2 if wide else 1
-    assert taps % (direct.WIDE_TAPS if wide else direct.TAPS) == 0 and filters % direct.LANES == 0
+@pytest.mark.parametrize("name", WEIGHT_KERNELS)
+def test_correlate_weights_matches_reference(shape, threads, dtype, name):
+    # shape: (examples, blocks of taps, vectors of filters, output rows, output columns). 11 examples: more
+    # than one group of EXAMPLES; 7 "threads" split 1-3 tap blocks unevenly (some get none)
+    kernel, block, lanes = WEIGHT_KERNELS[name]
+    n, blocks, vectors, out_h, out_w = shape
+    taps, filters = blocks * block, vectors * lanes
     width = out_w + 2
     reach = (out_h - 1) * width + out_w
     rng = np.random.default_rng(4)
@@ -130,6 +143,19 @@ def test_correlate_weights_matches_reference(shape, threads, dtype, wide):
     products = np.einsum("nrhw,nhwf->rf", windows(planes, offsets, width, out_h, out_w), grads.astype(np.float64))
     tol = 1e-5 if dtype == np.float32 else 1e-13
     assert_close(out, start + products, tol, "out")
+
+
+@pytest.mark.parametrize("lanes", [16, 32, 48, 64])
+def test_machine_kernels_fit_their_blocks(lanes):
+    # the layer pads rows to ROW_PIXELS and tap lists to the weight kernel's block: the kernels it picks for
+    # this machine must divide them, and take `lanes` channels
+    forward = direct.forward_kernel(lanes)
+    ((pixels, forward_lanes),) = [(p, k_lanes) for k, p, k_lanes in FORWARD_KERNELS.values() if k is forward]
+    assert direct.ROW_PIXELS % pixels == 0 and lanes % forward_lanes == 0
+    weights, taps = direct.weight_kernel(lanes)
+    ((block, weight_lanes),) = [(b, k_lanes) for k, b, k_lanes in WEIGHT_KERNELS.values() if k is weights]
+    assert taps == block and lanes % weight_lanes == 0
+    assert (forward is direct.correlate_narrow) is not direct.WIDE_VECTORS
 
 
 # --- which path a layer takes ----------------------------------------------------------------------------------

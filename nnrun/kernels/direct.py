@@ -27,6 +27,7 @@ Batch of 50, 2 threads, GFLOP/s of useful work (16@5x5 over 32x14x14 / 32@10x10 
 
 from __future__ import annotations
 
+import llvmlite.binding as llvm_binding
 import llvmlite.ir as llvm_ir
 import numba
 import numpy as np
@@ -34,11 +35,44 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-LANES = 16  # output channels per vector: channel counts are padded to a multiple of this
-PIXELS = 14  # output pixels per register block of `correlate`; rows are padded to a multiple of it
+LANES = 16  # output channels per register block: channel counts are padded to a multiple of this
+PIXELS = 14  # output pixels per register block of `correlate` (`correlate_wide`: 7)
 TAPS = 14  # kernel taps per register block of `correlate_weights`; tap lists are padded to a multiple of it
 WIDE_TAPS = 7  # taps per register block of `correlate_weights_wide` (7 taps x 32 channels)
-EXAMPLES = 8  # `correlate_weights` sums this many examples in registers, then adds the sum to its output
+NARROW_PIXELS = 5  # output pixels per register block of `correlate_narrow`
+NARROW_TAPS = 6  # taps per register block of `correlate_weights_narrow`
+EXAMPLES = 8  # the weight gradients sum this many examples in registers, then add the sum to their output
+
+
+def _has_avx512() -> bool:
+    """Whether numba compiles for AVX-512 here: the host CPU's features, or NUMBA_CPU_FEATURES when set."""
+    features = numba.config.CPU_FEATURES
+    if features is None:
+        features = llvm_binding.get_host_cpu_features().flatten()
+    return "+avx512f" in features.split(",")
+
+
+# The register blocks suit the machine's vectors: with AVX-512's 32 registers of 16 floats, blocks of
+# 14 x 16 or 7 x 32 sums; with 16 registers of 8 floats (AVX2 and others), 5 or 6 x 16.
+WIDE_VECTORS = _has_avx512()
+# Output rows are computed in blocks of ROW_PIXELS: every forward kernel this machine uses divides it.
+ROW_PIXELS = PIXELS if WIDE_VECTORS else NARROW_PIXELS
+
+
+def forward_kernel(lanes: int):
+    """This machine's correlation for `lanes` output channels (a multiple of LANES): correlate's signature."""
+    if not WIDE_VECTORS:
+        return correlate_narrow
+    return correlate_wide if lanes % (2 * LANES) == 0 else correlate
+
+
+def weight_kernel(lanes: int):
+    """(kernel, taps per block) of this machine's weight gradient for `lanes` output channels."""
+    if not WIDE_VECTORS:
+        return correlate_weights_narrow, NARROW_TAPS
+    if lanes % (2 * LANES) == 0:
+        return correlate_weights_wide, WIDE_TAPS
+    return correlate_weights, TAPS
 
 
 @intrinsic
@@ -157,6 +191,52 @@ def correlate_wide(planes, weight_t, offsets, width, out):
 
 
 @numba.njit(cache=True, parallel=True, fastmath={"contract"})
+def correlate_narrow(planes, weight_t, offsets, width, out):
+    """correlate for 256-bit vectors and 16 registers (AVX2): blocks of 5 pixels x 16 channels.
+
+    The 14 x 16 blocks need 28 of AVX2's 16 vector registers, and LLVM spills the sums to the stack.
+    5 x 16 is 10 registers of sums, 2 of weights and the pixels' broadcasts. AVX2 (AMD EPYC, Zen 2),
+    2 threads, batch 50: 16@5x5 over 32x14x14 6.37 -> 1.95 ms, 32@10x10 over 1x28x28 5.47 -> 2.02 ms
+    (6 x 16: 2.24 and 1.90 ms, the 14-wide rows padded to 18; 7 x 16 spills: 2.74 and 3.47 ms).
+    out: (N, OH, OW, F) with OW a multiple of NARROW_PIXELS, F a multiple of LANES.
+    """
+    n_batch = planes.shape[0]
+    rows, filters = weight_t.shape
+    out_h, out_w = out.shape[1], out.shape[2]
+    for n in numba.prange(n_batch):
+        acc = numba.carray(_registers(out, 80), (5, 16))
+        x = planes[n]
+        for oh in range(out_h):
+            for ow0 in range(0, out_w, 5):
+                start = oh * width + ow0
+                for f0 in range(0, filters, 16):
+                    for k in range(5):
+                        for lane in range(16):
+                            acc[k, lane] = 0
+                    for r in range(rows):
+                        xs = x[offsets[r] + start : offsets[r] + start + 5]
+                        w = weight_t[r, f0 : f0 + 16]
+                        x0, x1, x2, x3, x4 = xs[0], xs[1], xs[2], xs[3], xs[4]
+                        for lane in range(8):
+                            u = w[lane]
+                            v = w[8 + lane]
+                            acc[0, lane] += x0 * u
+                            acc[0, 8 + lane] += x0 * v
+                            acc[1, lane] += x1 * u
+                            acc[1, 8 + lane] += x1 * v
+                            acc[2, lane] += x2 * u
+                            acc[2, 8 + lane] += x2 * v
+                            acc[3, lane] += x3 * u
+                            acc[3, 8 + lane] += x3 * v
+                            acc[4, lane] += x4 * u
+                            acc[4, 8 + lane] += x4 * v
+                    for k in range(5):
+                        dst = out[n, oh, ow0 + k, f0 : f0 + 16]
+                        for lane in range(16):
+                            dst[lane] = acc[k, lane]
+
+
+@numba.njit(cache=True, parallel=True, fastmath={"contract"})
 def correlate_weights(planes, grads, offsets, width, out, threads):
     """out[r, f] += sum over n, oh, ow of planes[n, offsets[r] + oh*width + ow] * grads[n, oh, ow, f].
 
@@ -263,6 +343,57 @@ def correlate_weights_wide(planes, grads, offsets, width, out, threads):
                     for k in range(7):
                         for lane in range(32):
                             out[block * 7 + k, f0 + lane] += acc[k, lane]
+
+
+@numba.njit(cache=True, parallel=True, fastmath={"contract"})
+def correlate_weights_narrow(planes, grads, offsets, width, out, threads):
+    """correlate_weights for 256-bit vectors and 16 registers (AVX2): blocks of 6 taps x 16 channels.
+
+    AVX2 (AMD EPYC, Zen 2), 2 threads, batch 50: 16@5x5 over 32x14x14 5.79 -> 1.43 ms, 32@10x10 over
+    1x28x28 5.18 -> 1.89 ms (5 x 16: 1.42 and 2.01 ms; 7 x 16 spills: 2.78 and 4.27 ms).
+    offsets: (R,) uint64 with R a multiple of NARROW_TAPS; grads: (N, OH, OW, F), F a multiple of LANES.
+    """
+    n_batch, out_h, out_w, filters = grads.shape
+    blocks = offsets.shape[0] // 6
+    threads = max(1, min(threads, blocks))
+    for t in numba.prange(threads):
+        acc = numba.carray(_registers(out, 96), (6, 16))
+        for first in range(0, n_batch, EXAMPLES):  # a group at a time: its grads stay in cache for every block
+            for block in range(t * blocks // threads, (t + 1) * blocks // threads):
+                o = offsets[block * 6 : block * 6 + 6]
+                o0, o1, o2, o3, o4, o5 = o[0], o[1], o[2], o[3], o[4], o[5]
+                for f0 in range(0, filters, 16):
+                    for k in range(6):
+                        for lane in range(16):
+                            acc[k, lane] = 0
+                    for n in range(first, min(first + EXAMPLES, n_batch)):
+                        x = planes[n]
+                        g = grads[n]
+                        for oh in range(out_h):
+                            row = np.uintp(oh * width)
+                            for ow in range(out_w):
+                                p = row + np.uintp(ow)
+                                gv = g[oh, ow, f0 : f0 + 16]
+                                x0, x1, x2 = x[o0 + p], x[o1 + p], x[o2 + p]
+                                x3, x4, x5 = x[o3 + p], x[o4 + p], x[o5 + p]
+                                for lane in range(8):
+                                    u = gv[lane]
+                                    v = gv[8 + lane]
+                                    acc[0, lane] += x0 * u
+                                    acc[0, 8 + lane] += x0 * v
+                                    acc[1, lane] += x1 * u
+                                    acc[1, 8 + lane] += x1 * v
+                                    acc[2, lane] += x2 * u
+                                    acc[2, 8 + lane] += x2 * v
+                                    acc[3, lane] += x3 * u
+                                    acc[3, 8 + lane] += x3 * v
+                                    acc[4, lane] += x4 * u
+                                    acc[4, 8 + lane] += x4 * v
+                                    acc[5, lane] += x5 * u
+                                    acc[5, 8 + lane] += x5 * v
+                    for k in range(6):
+                        for lane in range(16):
+                            out[block * 6 + k, f0 + lane] += acc[k, lane]
 
 
 @numba.njit(cache=True, parallel=True)

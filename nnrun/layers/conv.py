@@ -69,8 +69,8 @@ class Planes:
 
     @property
     def out_cols(self) -> int:
-        """Output columns the kernels compute per row: out_width rounded up to direct.PIXELS."""
-        return round_up(self.out_width, direct.PIXELS)
+        """Output columns the kernels compute per row: out_width rounded up to direct.ROW_PIXELS."""
+        return round_up(self.out_width, direct.ROW_PIXELS)
 
     @property
     def plane(self) -> int:
@@ -204,10 +204,8 @@ class Conv2D(Layer):
         self._fwd = Planes(channels, height + top + bottom, width + left + right, out_h, out_w, kh, kw)
         self._ones = out_h * self._fwd.width if self.use_bias else 0
         taps = list(self._fwd.offsets) + ([self._fwd.size] if self.use_bias else [])
-        # 32 lanes of filters or more: the kernels' 7 x 32 blocks (correlate_wide, correlate_weights_wide).
         # The weight gradient takes taps in blocks: the extra ones read tap 0's inputs and are dropped.
-        self._wide = self._filters16 % (2 * direct.LANES) == 0
-        block = direct.WIDE_TAPS if self._wide else direct.TAPS
+        self._correlate_weights, block = direct.weight_kernel(self._filters16)
         taps += [0] * (round_up(len(taps), block) - len(taps))
         self._weight_taps = np.array(taps, dtype=np.uint64)
         self._weight_t = np.zeros((channels * kh * kw, self._filters16), dtype=self.dtype)
@@ -295,7 +293,7 @@ class Conv2D(Layer):
         else:
             inputs = self._work("planes_eval", (step, planes.size))
         out = self._work("y_channels_last", (step, out_h, planes.out_cols, self._filters16))
-        correlate = direct.correlate_wide if self._wide else direct.correlate
+        correlate = direct.forward_kernel(self._filters16)
         for start in range(0, n, step):
             stop = min(start + step, n)
             part = inputs[start:stop] if train else inputs[: stop - start]
@@ -337,14 +335,13 @@ class Conv2D(Layer):
             dy = np.empty((n, self.filters, out_h, out_w), dtype=self.dtype)
             no_bias = self._work("zeros", (max(self._channels16, self._filters16),))
         threads = numba.get_num_threads()
-        correlate_weights = direct.correlate_weights_wide if self._wide else direct.correlate_weights
         for start in range(0, n, step):
             stop = min(start + step, n)
             m = stop - start
             fill(grads[:m], start, stop)
             if rebuild:
                 direct.from_channels_last(grads[:m], no_bias, dy[start:stop])
-            correlate_weights(inputs[start:stop], grads[:m], self._weight_taps, planes.width, sums, threads)
+            self._correlate_weights(inputs[start:stop], grads[:m], self._weight_taps, planes.width, sums, threads)
         taps = planes.offsets.shape[0]
         self.grads["weight"].reshape(self.filters, taps)[...] = sums[:taps, : self.filters].T
         if self.use_bias:
@@ -367,7 +364,7 @@ class Conv2D(Layer):
         out = self._work("dx_channels_last", (step, height, planes.out_cols, self._channels16))
         no_bias = self._work("zeros", (max(self._channels16, self._filters16),))
         dx = np.empty((n, channels, height, width), dtype=self.dtype)
-        correlate = direct.correlate_wide if self._channels16 % (2 * direct.LANES) == 0 else direct.correlate
+        correlate = direct.forward_kernel(self._channels16)
         for start in range(0, n, step):
             stop = min(start + step, n)
             m = stop - start
