@@ -108,3 +108,34 @@ def test_which_runs_are_fused(layers, fused):
     assert [start for start, step in model._steps if isinstance(step, ConvPool)] == fused
     covered = [layer for _, step in model._steps for layer in (step.layers if isinstance(step, ConvPool) else [step])]
     assert covered == model.layers  # every layer runs once, in order
+
+
+# --- the fused pool kernel against the NCHW pool of the relu'd sums -----------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("relu", [True, False], ids=["relu", "no-relu"])
+@pytest.mark.parametrize("window", [(2, 2, 2, 2), (3, 3, 2, 2), (2, 2, 1, 1)], ids=["2x2", "3x3-s2", "2x2-s1"])
+@pytest.mark.parametrize("height, width", [(6, 8), (7, 9)], ids=["even", "odd"])
+def test_maxpool_channels_last_matches_the_nchw_pool(window, relu, dtype, height, width):
+    # sums with padded columns and lanes (W' > width, F' > F), NaNs, ties and negatives: the fused kernel
+    # must give maxpool_forward's y and argmax of relu(sums + bias) in NCHW, bit for bit
+    from nnrun.kernels import pool as kernels
+
+    kh, kw, sh, sw = window
+    filters, lanes = 5, 16
+    rng = np.random.default_rng(5)
+    sums = rng.integers(-3, 4, (3, height, width + 3, lanes)).astype(dtype)  # small integers: many ties
+    sums[0, 1, 1, 0] = sums[1, 4, 5, 2] = sums[2, 0, 0, 4] = np.nan
+    bias = rng.integers(-1, 2, lanes).astype(dtype)
+    nchw = (sums[:, :, :width, :filters] + bias[:filters]).transpose(0, 3, 1, 2).copy()
+    if relu:
+        nchw = np.where(nchw > 0, nchw, 0).astype(dtype)  # relu(NaN) = 0, as nnrun's relu
+    out_shape = (3, filters, (height - kh) // sh + 1, (width - kw) // sw + 1)
+    expected, expected_argmax = np.empty(out_shape, dtype), np.empty(out_shape, np.int64)
+    kernels.maxpool_forward(nchw, kh, kw, sh, sw, expected, expected_argmax)
+    y, argmax = np.full(out_shape, 9, dtype), np.full(out_shape, -1, np.int64)
+    kernels.maxpool_channels_last(sums, bias, relu, width, kh, kw, sh, sw, y, argmax)
+    np.testing.assert_array_equal(y, expected)
+    np.testing.assert_array_equal(argmax, expected_argmax)
+    assert relu or np.isnan(y).any()

