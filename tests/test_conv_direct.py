@@ -289,6 +289,19 @@ def test_one_example_per_chunk_matches_one_pass(case, monkeypatch):
         assert_close(grads_chunked[key], grad, 1e-13, key)
 
 
+@pytest.mark.parametrize(
+    "threads, cap, expected",
+    [(2, 9, 10), (1, 9, 9), (2, 12, 10), (2, 60, 50), (2, 1, 1), (2, 2, 2), (3, 9, 9)],
+)
+def test_direct_chunks_are_even_and_fill_the_threads(threads, cap, expected, monkeypatch):
+    # a batch of 50 with room for `cap` examples a chunk: equal chunks near the cap, a multiple of the
+    # thread count once larger than it
+    layer = build_layer(DIRECT_CASES[2])
+    monkeypatch.setattr(conv_module, "DIRECT_ELEMENTS", cap)
+    monkeypatch.setattr(conv_module.numba, "get_num_threads", lambda: threads)
+    assert layer._direct_chunk(50, 1) == expected
+
+
 @pytest.mark.parametrize("other_batch", [4, 6], ids=["same-size", "other-size"])
 def test_eval_forward_between_forward_and_backward(other_batch):
     # backward must use the training batch's planes, even after an evaluation forward of another batch
