@@ -158,6 +158,17 @@ def test_machine_kernels_fit_their_blocks(lanes):
     assert (forward is direct.correlate_narrow) is not direct.WIDE_VECTORS
 
 
+@pytest.mark.parametrize(
+    "features, expected",
+    [("+avx2,+fma,+avx512f,+avx512bw", True), ("+avx2,+fma,-avx512f", False), ("+neon", False)],
+)
+def test_wide_vectors_follow_the_features_numba_compiles_for(features, expected, monkeypatch):
+    # NUMBA_CPU_FEATURES (numba.config.CPU_FEATURES) overrides the host's features in numba's code
+    # generation, and so in the choice of register blocks
+    monkeypatch.setattr(numba.config, "CPU_FEATURES", features)
+    assert direct._has_avx512() is expected
+
+
 # --- which path a layer takes ----------------------------------------------------------------------------------
 
 # (input_shape, kernel, stride, padding, direct)
@@ -198,7 +209,7 @@ DIRECT_CASES = [
     ((2, 3, 4), 4, 5, "same", True),  # kernel larger than the input
     ((3, 6, 6), 5, 4, "same", False),
     ((2, 14, 14), 9, 5, "same", True),
-    ((3, 7, 9), 20, 3, "same", True),  # 32 lanes of filters: the wide weight gradient
+    ((3, 7, 9), 20, 3, "same", True),  # 32 lanes of filters: the 7 x 32 kernels on AVX-512
 ]
 
 
@@ -233,9 +244,20 @@ def random_batch(layer: Conv2D, n: int, seed: int, dtype=np.float64):
     return x, dy
 
 
+@pytest.fixture(params=[True, False], ids=["avx512-blocks", "avx2-blocks"])
+def machine_blocks(request, monkeypatch):
+    """Run the layer with either machine's kernels, whatever this machine is (slower, never wrong)."""
+    wide = request.param
+    monkeypatch.setattr(direct, "WIDE_VECTORS", wide)
+    monkeypatch.setattr(direct, "ROW_PIXELS", direct.PIXELS if wide else direct.NARROW_PIXELS)
+    return wide
+
+
 @pytest.mark.parametrize("case", DIRECT_CASES, ids=DIRECT_IDS)
-def test_direct_matches_unfolded(case):
+def test_direct_matches_unfolded(case, machine_blocks):
     layer = build_layer(case)
+    narrow = direct.forward_kernel(layer._filters16) is direct.correlate_narrow
+    assert narrow is not machine_blocks and layer._fwd.out_cols % direct.ROW_PIXELS == 0
     x, dy = random_batch(layer, 3, 5)
     y, dx, grads = forward_backward(layer, x, dy)
     assert "planes" in layer._scratch and "cols" not in layer._scratch
