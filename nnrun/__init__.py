@@ -22,7 +22,9 @@ __version__ = "0.1.0"
 # step 16 ms instead of 2.4 ms. Shorter waits, set here before either library loads (OpenBLAS reads
 # its variable when numpy is imported, OpenMP when numba first runs a parallel loop); values already
 # in the environment are kept, and NNRUN_THREAD_DEFAULTS=0 sets none (the benchmark's torch worker).
-THREAD_DEFAULTS = {"OPENBLAS_THREAD_TIMEOUT": "18", "GOMP_SPINCOUNT": "10000"}
+# OpenMP spins 1000 times rather than 10000: MLP steps 3.6 -> 3.4 ms on an AMD EPYC, where the CNNs'
+# steps did not move (benchmarks/README.md, third round).
+THREAD_DEFAULTS = {"OPENBLAS_THREAD_TIMEOUT": "18", "GOMP_SPINCOUNT": "1000"}
 
 
 def _set_thread_defaults() -> list[str]:

@@ -40,7 +40,7 @@ def probe(first: str = "", **env: str) -> dict:
 
 def test_nnrun_first_sets_both_waits_and_numba_gets_the_threads():
     result = probe()
-    assert result["env"] == {"OPENBLAS_THREAD_TIMEOUT": "18", "GOMP_SPINCOUNT": "10000"}
+    assert result["env"] == {"OPENBLAS_THREAD_TIMEOUT": "18", "GOMP_SPINCOUNT": "1000"}
     assert result["set"] == ["OPENBLAS_THREAD_TIMEOUT", "GOMP_SPINCOUNT"]
     assert result["numba"] == 2
 
