@@ -256,8 +256,8 @@ def machine_blocks(request, monkeypatch):
 @pytest.mark.parametrize("case", DIRECT_CASES, ids=DIRECT_IDS)
 def test_direct_matches_unfolded(case, machine_blocks):
     layer = build_layer(case)
-    narrow = direct.forward_kernel(layer._filters16) is direct.correlate_narrow
-    assert narrow is not machine_blocks and layer._fwd.out_cols % direct.ROW_PIXELS == 0
+    assert (layer._correlate is direct.correlate_narrow) is not machine_blocks
+    assert layer._fwd.out_cols % direct.ROW_PIXELS == 0 and layer._fwd.pixels == direct.ROW_PIXELS
     x, dy = random_batch(layer, 3, 5)
     y, dx, grads = forward_backward(layer, x, dy)
     assert "planes" in layer._scratch and "cols" not in layer._scratch

@@ -57,7 +57,8 @@ def round_up(value: int, multiple: int) -> int:
 @dataclass(frozen=True)
 class Planes:
     """Where the direct kernels find each tap (nnrun/kernels/direct.py): `channels` zero-padded images of
-    `height` x `width`, one plane each, read for out_height x out_width outputs at oh*width + ow."""
+    `height` x `width`, one plane each, read for out_height x out_width outputs at oh*width + ow, which
+    the kernels compute `pixels` at a time along a row."""
 
     channels: int
     height: int
@@ -66,11 +67,12 @@ class Planes:
     out_width: int
     kh: int
     kw: int
+    pixels: int
 
     @property
     def out_cols(self) -> int:
-        """Output columns the kernels compute per row: out_width rounded up to direct.ROW_PIXELS."""
-        return round_up(self.out_width, direct.ROW_PIXELS)
+        """Output columns the kernels compute per row: out_width rounded up to `pixels`."""
+        return round_up(self.out_width, self.pixels)
 
     @property
     def plane(self) -> int:
@@ -201,16 +203,20 @@ class Conv2D(Layer):
         out_h, out_w = self._out
         self._filters16 = round_up(self.filters, direct.LANES)
         self._channels16 = round_up(channels, direct.LANES)
-        self._fwd = Planes(channels, height + top + bottom, width + left + right, out_h, out_w, kh, kw)
+        rows = direct.ROW_PIXELS
+        self._fwd = Planes(channels, height + top + bottom, width + left + right, out_h, out_w, kh, kw, rows)
         self._ones = out_h * self._fwd.width if self.use_bias else 0
         taps = list(self._fwd.offsets) + ([self._fwd.size] if self.use_bias else [])
-        # The weight gradient takes taps in blocks: the extra ones read tap 0's inputs and are dropped.
+        # This machine's kernels (direct.forward_kernel, weight_kernel). The weight gradient takes taps in
+        # blocks: the extra ones read tap 0's inputs and are dropped.
+        self._correlate = direct.forward_kernel(self._filters16)
+        self._correlate_dx = direct.forward_kernel(self._channels16)
         self._correlate_weights, block = direct.weight_kernel(self._filters16)
         taps += [0] * (round_up(len(taps), block) - len(taps))
         self._weight_taps = np.array(taps, dtype=np.uint64)
         self._weight_t = np.zeros((channels * kh * kw, self._filters16), dtype=self.dtype)
         self._bias_or_zeros = np.zeros(self._filters16, dtype=self.dtype)
-        self._bwd = Planes(self.filters, height + kh - 1, width + kw - 1, height, width, kh, kw)
+        self._bwd = Planes(self.filters, height + kh - 1, width + kw - 1, height, width, kh, kw, rows)
         self._flipped_t = np.zeros((self.filters * kh * kw, self._channels16), dtype=self.dtype)
 
     def _work(self, key: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -300,12 +306,11 @@ class Conv2D(Layer):
         else:
             inputs = self._work("planes_eval", (step, planes.size))
         out = self._work("y_channels_last", (step, out_h, planes.out_cols, self._filters16))
-        correlate = direct.forward_kernel(self._filters16)
         for start in range(0, n, step):
             stop = min(start + step, n)
             part = inputs[start:stop] if train else inputs[: stop - start]
             direct.to_planes(x[start:stop], top, left, planes.width, planes.plane, part)
-            correlate(part, self._weight_t, planes.offsets, planes.width, out[: stop - start])
+            self._correlate(part, self._weight_t, planes.offsets, planes.width, out[: stop - start])
             finish(out[: stop - start], self._bias_or_zeros, start, stop)
         if train:
             self.x = x
@@ -371,12 +376,11 @@ class Conv2D(Layer):
         out = self._work("dx_channels_last", (step, height, planes.out_cols, self._channels16))
         no_bias = self._work("zeros", (max(self._channels16, self._filters16),))
         dx = np.empty((n, channels, height, width), dtype=self.dtype)
-        correlate = direct.forward_kernel(self._channels16)
         for start in range(0, n, step):
             stop = min(start + step, n)
             m = stop - start
             direct.to_planes(dy[start:stop], kh - 1 - top, kw - 1 - left, planes.width, planes.plane, dy_planes[:m])
-            correlate(dy_planes[:m], self._flipped_t, planes.offsets, planes.width, out[:m])
+            self._correlate_dx(dy_planes[:m], self._flipped_t, planes.offsets, planes.width, out[:m])
             direct.from_channels_last(out[:m], no_bias, dx[start:stop])
         return dx
 
