@@ -203,8 +203,8 @@ class Conv2D(Layer):
         out_h, out_w = self._out
         self._filters16 = round_up(self.filters, direct.LANES)
         self._channels16 = round_up(channels, direct.LANES)
-        rows = direct.ROW_PIXELS
-        self._fwd = Planes(channels, height + top + bottom, width + left + right, out_h, out_w, kh, kw, rows)
+        pixels = direct.ROW_PIXELS  # every forward kernel of this machine computes rows in blocks dividing it
+        self._fwd = Planes(channels, height + top + bottom, width + left + right, out_h, out_w, kh, kw, pixels)
         self._ones = out_h * self._fwd.width if self.use_bias else 0
         taps = list(self._fwd.offsets) + ([self._fwd.size] if self.use_bias else [])
         # This machine's kernels (direct.forward_kernel, weight_kernel). The weight gradient takes taps in
@@ -216,7 +216,7 @@ class Conv2D(Layer):
         self._weight_taps = np.array(taps, dtype=np.uint64)
         self._weight_t = np.zeros((channels * kh * kw, self._filters16), dtype=self.dtype)
         self._bias_or_zeros = np.zeros(self._filters16, dtype=self.dtype)
-        self._bwd = Planes(self.filters, height + kh - 1, width + kw - 1, height, width, kh, kw, rows)
+        self._bwd = Planes(self.filters, height + kh - 1, width + kw - 1, height, width, kh, kw, pixels)
         self._flipped_t = np.zeros((self.filters * kh * kw, self._channels16), dtype=self.dtype)
 
     def _work(self, key: str, shape: tuple[int, ...]) -> np.ndarray:
