@@ -12,6 +12,7 @@ import numpy as np
 from pydantic import Field
 
 from nnrun.errors import ConfigError
+from nnrun.kernels.loss import softmax_cross_entropy
 from nnrun.kernels.optim import sum_squares
 from nnrun.params import Param
 from nnrun.registry import LOSSES, Configurable
@@ -79,16 +80,14 @@ class SoftmaxCrossEntropy(Loss):
     """-mean log softmax(z)[y], via log-sum-exp so large logits do not overflow; dz = (p - onehot)/N."""
 
     def value_and_grad(self, logits, y):
-        n = logits.shape[0]
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        exp = np.exp(shifted)
-        sum_exp = exp.sum(axis=1, keepdims=True)
-        log_probs = shifted - np.log(sum_exp)
-        loss = -float(np.mean(log_probs[np.arange(n), y], dtype=np.float64))
-        dlogits = exp / sum_exp
-        dlogits[np.arange(n), y] -= 1
-        dlogits /= n
-        return loss, dlogits
+        logits = np.ascontiguousarray(logits)
+        dlogits = np.empty_like(logits)
+        try:
+            loss = softmax_cross_entropy(logits, y, dlogits)  # one pass, nnrun/kernels/loss.py
+        except IndexError:
+            k = logits.shape[1]
+            raise ValueError(f"labels must be in 0..{k - 1} for {k} logits, got {y.min()}..{y.max()}") from None
+        return float(loss), dlogits
 
 
 @LOSSES.register("logistic")

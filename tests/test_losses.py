@@ -190,3 +190,56 @@ def test_l2_penalty():
     expected = 0.5 * 0.1 * np.sum(w.astype(np.float64) ** 2)
     assert losses.l2_penalty(params) == pytest.approx(expected, rel=1e-12)
     assert losses.l2_penalty([]) == 0.0
+
+
+# --- the one-pass softmax cross-entropy kernel (nnrun/kernels/loss.py) against NumPy ------------------
+def numpy_softmax_cross_entropy(z, y):
+    """The multi-pass NumPy form the kernel replaced: (mean loss, dz) in z's dtype."""
+    shifted = z - z.max(axis=1, keepdims=True)
+    exp = np.exp(shifted.astype(np.float64))
+    sum_exp = exp.sum(axis=1, keepdims=True)
+    loss = -np.mean((shifted - np.log(sum_exp))[np.arange(len(y)), y])
+    dz = exp / sum_exp
+    dz[np.arange(len(y)), y] -= 1
+    return loss, (dz / len(y)).astype(z.dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n, k, scale", [(100, 10, 3.0), (7, 2, 1.0), (1, 5, 50.0), (33, 1000, 10.0)])
+def test_cross_entropy_kernel_matches_numpy(dtype, n, k, scale):
+    z, y = make_batch(n * k, n, k, scale)
+    z = z.astype(dtype)
+    value, dz = losses.get("softmax_cross_entropy").value_and_grad(z, y)
+    expected, expected_dz = numpy_softmax_cross_entropy(z, y)
+    tolerance = 1e-6 if dtype == np.float32 else 1e-13
+    assert value == pytest.approx(expected, rel=tolerance)
+    assert dz.dtype == dtype
+    # both round once from float64; float32's exp may differ by an ulp between NumPy and LLVM
+    np.testing.assert_allclose(dz, expected_dz, rtol=tolerance, atol=tolerance / n)
+    np.testing.assert_allclose(dz.sum(axis=1), 0.0, atol=10 * tolerance)
+
+
+def test_cross_entropy_kernel_takes_strided_logits_and_keeps_them():
+    z, y = make_batch(5, 6, 4)
+    wide = np.asfortranarray(z)
+    before = wide.copy()
+    value, dz = losses.get("softmax_cross_entropy").value_and_grad(wide, y)
+    assert np.array_equal(wide, before)
+    assert value == pytest.approx(reference_cross_entropy(z, y), rel=1e-12)
+    assert dz.flags.c_contiguous
+
+
+@pytest.mark.parametrize("bad", [-1, 4])
+def test_cross_entropy_rejects_labels_out_of_range(bad):
+    z, y = make_batch(6, 5, 4)
+    y[3] = bad
+    with pytest.raises(ValueError, match=r"labels must be in 0\.\.3 for 4 logits"):
+        losses.get("softmax_cross_entropy").value_and_grad(z, y)
+
+
+@pytest.mark.parametrize("poison", [np.nan, np.inf])
+def test_cross_entropy_of_a_non_finite_logit_is_nan(poison):
+    z, y = make_batch(7, 4, 3)
+    z[2, 1] = poison
+    value, _ = losses.get("softmax_cross_entropy").value_and_grad(z, y)
+    assert np.isnan(value)  # the trainer stops on it (TrainingDiverged)
