@@ -46,7 +46,6 @@ class Loss(Configurable):
             )
 
 
-
 def get(spec: str | dict[str, Any] | Loss, *, where: str | None = "loss") -> Loss:
     """Resolve a name, a `{type: ...}` mapping or a Loss into a Loss."""
     if isinstance(spec, Loss):
