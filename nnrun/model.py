@@ -44,7 +44,7 @@ class Sequential:
         self.output_shape: Shape | None = None
         self.dtype = np.dtype(np.float32)
         self.noise_rng: np.random.Generator | None = None
-        self.fuse = True  # run conv2d -> relu -> maxpool2d as one block (nnrun/layers/fused.py)
+        self.fuse = True  # run conv2d -> relu -> maxpool2d and dense -> relu as blocks (nnrun/layers/fused.py)
         self._steps: list[tuple[int, Any]] = []
 
     @classmethod
@@ -92,7 +92,7 @@ class Sequential:
         return shapes
 
     def set_fusion(self, fuse: bool) -> None:
-        """Run fusable layer runs (conv2d -> relu -> maxpool2d) as one block, or every layer on its own.
+        """Run fusable layer runs (conv2d -> relu -> maxpool2d, dense -> relu) as blocks, or every layer on its own.
 
         The results are the same either way; the separate layers are what tests and introspection compare.
         """
@@ -120,7 +120,7 @@ class Sequential:
             self.layers[first].needs_input_grad = input_grad  # read by dense and conv2d
         for start, step in reversed(self._steps):
             if start < first and not input_grad:
-                break  # a fused block starts with its conv2d, so none straddles `first`
+                break  # a fused block starts with its conv2d or dense, so none straddles `first`
             dy = step.backward(dy)
         return dy if input_grad else None
 

@@ -1,5 +1,5 @@
-"""Sequential's fused conv2d -> relu -> maxpool2d blocks (nnrun/layers/fused.py) give the separate layers'
-results bit for bit: outputs, parameter gradients and input gradients, in train and eval mode."""
+"""Sequential's fused blocks (nnrun/layers/fused.py: conv2d -> relu -> maxpool2d, dense -> relu) give the
+separate layers' results bit for bit: outputs, parameter gradients and input gradients, in train and eval mode."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from nnrun.layers import conv as conv_module
-from nnrun.layers.fused import ConvPool
+from nnrun.layers.fused import BLOCKS, ConvPool, DenseReLU
 from nnrun.losses import SoftmaxCrossEntropy
 from nnrun.model import Sequential
 
@@ -26,6 +26,15 @@ NETWORKS = {
     "overlapping 3x3 stride 2": ([3, 9, 9], [conv(4), RELU, {"type": "maxpool2d", "size": 3, "stride": 2}, *HEAD]),
     "two blocks, 20 filters": ([1, 12, 12], [conv(20, 5), RELU, POOL, conv(6, 3), RELU, POOL, *HEAD]),
     "block after a dense-free conv": ([5, 8, 8], [conv(6), RELU, conv(7), RELU, POOL, *HEAD]),
+    "dense-relu": ([12], [{"type": "dense", "units": 9}, RELU, {"type": "dense", "units": 4}]),
+    "dense-relu twice, no bias": (
+        [7],
+        [{"type": "dense", "units": 6, "use_bias": False}, RELU, {"type": "dense", "units": 5}, RELU, *HEAD[1:]],
+    ),
+    "conv block, then dense-relu": (
+        [1, 8, 8],
+        [conv(6), RELU, POOL, {"type": "flatten"}, {"type": "dense", "units": 7}, RELU, *HEAD[1:]],
+    ),
 }
 
 
@@ -55,8 +64,8 @@ def run(model, x, labels, input_grad):
 @pytest.mark.parametrize("name", sorted(NETWORKS))
 def test_fused_equals_separate_layers(name, input_grad, dtype):
     fused, separate = model_pair(name, dtype)
-    assert any(isinstance(step, ConvPool) for _, step in fused._steps)
-    assert not any(isinstance(step, ConvPool) for _, step in separate._steps)
+    assert any(isinstance(step, BLOCKS) for _, step in fused._steps)
+    assert not any(isinstance(step, BLOCKS) for _, step in separate._steps)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((5, *fused.input_shape)).astype(dtype)
     labels = rng.integers(0, 4, 5)
@@ -108,6 +117,33 @@ def test_which_runs_are_fused(layers, fused):
     assert [start for start, step in model._steps if isinstance(step, ConvPool)] == fused
     covered = [layer for _, step in model._steps for layer in (step.layers if isinstance(step, ConvPool) else [step])]
     assert covered == model.layers  # every layer runs once, in order
+
+
+@pytest.mark.parametrize(
+    "layers, fused",
+    [
+        ([{"type": "dense", "units": 5}, RELU, {"type": "dense", "units": 3}], [0]),
+        ([{"type": "dense", "units": 5}, {"type": "leaky_relu"}, {"type": "dense", "units": 3}], []),
+        ([{"type": "dense", "units": 5}, {"type": "dropout", "rate": 0.5}, RELU, {"type": "dense", "units": 3}], []),
+        (
+            [{"type": "dense", "units": 5}, RELU, {"type": "dense", "units": 4}, RELU, {"type": "dense", "units": 3}],
+            [0, 2],
+        ),
+        ([RELU, {"type": "dense", "units": 3}, RELU], [1]),
+    ],
+)
+def test_which_dense_runs_are_fused(layers, fused):
+    model = Sequential.from_config({"input_shape": [6], "layers": layers})
+    assert [start for start, step in model._steps if isinstance(step, DenseReLU)] == fused
+    covered = [layer for _, step in model._steps for layer in (step.layers if isinstance(step, BLOCKS) else [step])]
+    assert covered == model.layers
+
+
+def test_dense_relu_gives_nan_where_the_layers_do():
+    fused, separate = model_pair("dense-relu", "float32")
+    x = np.random.default_rng(4).standard_normal((3, 12)).astype(np.float32)
+    x[1, 5] = np.nan  # every unit of row 1 is NaN before the relu, and 0 after it
+    np.testing.assert_array_equal(fused.forward(x, train=False), separate.forward(x, train=False))
 
 
 # --- the fused pool kernel against the NCHW pool of the relu'd sums -----------------------------------------

@@ -40,6 +40,44 @@ def relu_backward(x, dy, dx):
 
 
 @numba.njit(cache=True)
+def bias_relu_rows(y, bias):
+    """y = max(y + bias, 0) in place, y: (N, F), bias: (F,) or (0,) for none: a dense layer's epilogue.
+
+    The same sums and comparisons as the bias add and relu_forward apart, so the same bits.
+    """
+    n, f = y.shape
+    for i in range(n):
+        row = y[i]
+        if bias.size:
+            for j in range(f):
+                v = row[j] + bias[j]
+                row[j] = v if v > 0 else 0
+        else:
+            for j in range(f):
+                v = row[j]
+                row[j] = v if v > 0 else 0
+
+
+@numba.njit(cache=True)
+def relu_backward_rows(y, dy, dx, dbias):
+    """dx = dy where y > 0, else 0, and dbias = the column sums of dx (when dbias has F entries, else none).
+
+    y is the relu's output: y > 0 exactly where its input was. The column sums add row after row, in
+    the order of NumPy's sum over axis 0, so they match it bit for bit.
+    """
+    n, f = y.shape
+    sums = dbias.size > 0
+    if sums:
+        dbias[:] = 0
+    for i in range(n):
+        for j in range(f):
+            g = dy[i, j] if y[i, j] > 0 else 0
+            dx[i, j] = g
+            if sums:
+                dbias[j] += g
+
+
+@numba.njit(cache=True)
 def leaky_relu_forward(x, alpha, y):
     # alpha arrives as a scalar of x's dtype, so float32 stays float32
     for i in range(x.size):

@@ -57,9 +57,13 @@ class Dense(Layer):
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
         """dy: (N, units) -> dx: (N, in_features), or None when needs_input_grad is False."""
-        np.matmul(self.x.T, dy, out=self.grads["weight"])
         if self.use_bias:
             np.sum(dy, axis=0, out=self.grads["bias"])
+        return self.backward_matmuls(dy)
+
+    def backward_matmuls(self, dy: np.ndarray) -> np.ndarray | None:
+        """backward without the bias gradient, which the caller has written (nnrun/layers/fused.py)."""
+        np.matmul(self.x.T, dy, out=self.grads["weight"])
         if not self.needs_input_grad:
             return None
         return dy @ self.params["weight"].T

@@ -1,12 +1,19 @@
-"""conv2d -> relu -> maxpool2d (or conv2d -> maxpool2d) run as one step of a Sequential.
+"""Runs of layers that a Sequential runs as one step: conv2d -> relu -> maxpool2d (or conv2d -> maxpool2d),
+and dense -> relu.
 
 The layers stay as they are, in the model, its config and its saved weights; Sequential only runs
-such a run of them through `ConvPool`. Its forward pools the convolution's channels-last sums
-directly, with the bias and the relu applied on the way (nnrun.kernels.pool.maxpool_channels_last),
-and its backward scatters the pooled gradient straight into the channels-last array the weight
-gradient reads (unpool_channels_last). The separate layers write and read the convolution's full
-output four more times in NCHW: conv output, relu output, pool input gradient, relu input gradient,
-plus a transpose each way; for the CNN7's first block that is 5 MB each time, a batch of 50.
+such a run of them through a block.
+
+`ConvPool` pools the convolution's channels-last sums directly, with the bias and the relu applied on
+the way (nnrun.kernels.pool.maxpool_channels_last), and its backward scatters the pooled gradient
+straight into the channels-last array the weight gradient reads (unpool_channels_last). The separate
+layers write and read the convolution's full output four more times in NCHW: conv output, relu output,
+pool input gradient, relu input gradient, plus a transpose each way; for the CNN7's first block that
+is 5 MB each time, a batch of 50.
+
+`DenseReLU` adds the bias and applies the relu in one pass over the product, in place, and its backward
+masks the gradient and sums the bias gradient in one pass (nnrun.kernels.activations): two passes and
+an array fewer each way than dense and relu apart.
 
 The results are those of the separate layers: the same sums, the same maximum and relu, and the
 same gradient, bit for bit (tests/test_fused.py).
@@ -16,10 +23,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from nnrun.kernels import activations
 from nnrun.kernels import pool as kernels
 from nnrun.layers.activations import ReLU
 from nnrun.layers.base import Layer
 from nnrun.layers.conv import Conv2D
+from nnrun.layers.dense import Dense
 from nnrun.layers.pool import MaxPool2D
 
 
@@ -70,12 +79,48 @@ class ConvPool:
         return self.conv.backward_sums(fill, dy.shape[0])
 
 
-def plan(layers: list[Layer]) -> list[tuple[int, Layer | ConvPool]]:
-    """The steps that run `layers`: (index of the step's first layer, the layer or a ConvPool block)."""
-    steps: list[tuple[int, Layer | ConvPool]] = []
+class DenseReLU:
+    """One step for a dense layer and the relu after it."""
+
+    def __init__(self, dense: Dense, relu: ReLU):
+        self.dense = dense
+        self.layers: list[Layer] = [dense, relu]
+        self._no_bias = np.empty(0, dtype=dense.dtype)
+
+    @classmethod
+    def starting_at(cls, layers: list[Layer], index: int) -> DenseReLU | None:
+        """The block that starts at layers[index], or None when none does."""
+        dense, relu = layers[index], layers[index + 1] if index + 1 < len(layers) else None
+        if type(dense) is Dense and type(relu) is ReLU:
+            return cls(dense, relu)
+        return None
+
+    def forward(self, x: np.ndarray, train: bool) -> np.ndarray:
+        dense = self.dense
+        dense.x = x  # what Dense.forward keeps for its backward
+        y = x @ dense.params["weight"]
+        activations.bias_relu_rows(y, dense.params.get("bias", self._no_bias))
+        if train:
+            self.y = y
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        dense = self.dense
+        dy = np.ascontiguousarray(dy, dtype=dense.dtype)
+        dz = np.empty_like(dy)
+        activations.relu_backward_rows(self.y, dy, dz, dense.grads.get("bias", self._no_bias))
+        return dense.backward_matmuls(dz)
+
+
+BLOCKS = (ConvPool, DenseReLU)
+
+
+def plan(layers: list[Layer]) -> list[tuple[int, Layer | ConvPool | DenseReLU]]:
+    """The steps that run `layers`: (index of the step's first layer, the layer or a block)."""
+    steps: list[tuple[int, Layer | ConvPool | DenseReLU]] = []
     index = 0
     while index < len(layers):
-        block = ConvPool.starting_at(layers, index)
+        block = next((found for kind in BLOCKS if (found := kind.starting_at(layers, index))), None)
         steps.append((index, block or layers[index]))
         index += len(block.layers) if block else 1
     return steps
