@@ -24,6 +24,8 @@ class RichReporter:
             f"{trainer.n_train:,} training examples, {trainer.total_steps:,} steps, "
             f"{trainer.threads} thread(s)\nresults in {trainer.run_dir}"
         )
+        # Each redraw holds the GIL for about 1.1 ms while the training threads wait for it: at rich's
+        # default 10 redraws a second an MLP epoch took 5-6% longer than with --quiet, at 4 about 2%.
         self.progress = Progress(
             TextColumn("epoch {task.fields[epoch]}"),
             BarColumn(),
@@ -32,6 +34,7 @@ class RichReporter:
             TimeElapsedColumn(),
             console=self.console,
             transient=True,
+            refresh_per_second=4,
         )
         self.progress.start()
 
