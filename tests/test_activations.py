@@ -76,6 +76,31 @@ def test_elementwise_kernels_match_numpy(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("with_bias", [True, False], ids=["bias", "no-bias"])
+def test_dense_relu_kernels_match_numpy(dtype, with_bias):
+    # the epilogues of nnrun.layers.fused.DenseReLU: max(y + b, 0) in place; the mask and the bias gradient
+    rng = np.random.default_rng(5)
+    y = rng.standard_normal((7, 13)).astype(dtype)
+    y[2, 3] = np.nan
+    y[4, 5] = 0
+    bias = rng.standard_normal(13).astype(dtype) if with_bias else np.empty(0, dtype)
+    out = y.copy()
+    K.bias_relu_rows(out, bias)
+    expected = np.maximum(y + bias, 0) if with_bias else np.maximum(y, 0)
+    expected[2, 3] = 0  # relu of NaN is 0 here, as relu_forward has it
+    np.testing.assert_array_equal(out, expected)
+
+    dy = rng.standard_normal((7, 13)).astype(dtype)
+    dx = np.empty_like(dy)
+    dbias = np.full(bias.size, np.nan, dtype)  # written over, not added to
+    K.relu_backward_rows(out, dy, dx, dbias)
+    masked = np.where(out > 0, dy, 0).astype(dtype)
+    np.testing.assert_array_equal(dx, masked)
+    if with_bias:
+        np.testing.assert_array_equal(dbias, masked.sum(axis=0))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_softmax_kernels_match_numpy(dtype):
     rng = np.random.default_rng(4)
     x = (rng.standard_normal((7, 5)) * 3).astype(dtype)
