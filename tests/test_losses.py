@@ -243,3 +243,11 @@ def test_cross_entropy_of_a_non_finite_logit_is_nan(poison):
     z[2, 1] = poison
     value, _ = losses.get("softmax_cross_entropy").value_and_grad(z, y)
     assert np.isnan(value)  # the trainer stops on it (TrainingDiverged)
+
+
+def test_cross_entropy_of_minus_inf_logits():
+    ce = losses.get("softmax_cross_entropy")
+    z = np.array([[0.0, -np.inf, 1.0]])
+    assert ce.value(z, np.array([1])) == np.inf  # the label's class has probability 0
+    value, dz = ce.value_and_grad(z, np.array([2]))
+    assert np.isfinite(value) and np.all(np.isfinite(dz)) and dz[0, 1] == 0

@@ -52,7 +52,7 @@ NARROW_TAPS = 6  # taps per register block of `correlate_weights_narrow`
 EXAMPLES = 8  # the weight gradients sum this many examples in registers, then add the sum to their output
 # Unsigned constants for the kernels' index arithmetic: an index of type uintp skips numba's wraparound
 # of negative indices, and uintp + uintp stays unsigned where uintp + a literal 1 becomes int64.
-U = tuple(np.uintp(k) for k in range(32))
+U = tuple(np.uintp(k) for k in range(LANES))
 
 
 def _has_avx512() -> bool:

@@ -18,7 +18,8 @@ def softmax_cross_entropy(logits, y, dlogits):
     logits and dlogits: (N, K) of one float dtype; y: (N,) int64 in 0..K-1 (anything else raises
     IndexError before any row is written). Each row is shifted by its maximum (log-sum-exp), so large
     logits do not overflow; the exponentials are summed and the loss accumulated in float64, and the
-    gradient is rounded once, into the logits' dtype. A NaN or inf logit gives a NaN loss, as the formula does.
+    gradient is rounded once, into the logits' dtype. A NaN or +inf logit gives a NaN loss, as the formula
+    does; a label's logit of -inf gives +inf.
     """
     n, k = logits.shape
     for i in range(n):
