@@ -357,3 +357,22 @@ def test_dataset_info_describes_every_dataset():
     assert sorted(info) == DATASETS.names()
     assert set(SYNTHETIC + DOWNLOADED + ["digits"]) <= set(info)
     assert all(line and "\n" not in line for line in info.values())
+
+
+def test_digits_read_from_scikit_learns_file_equal_load_digits(monkeypatch):
+    from sklearn.datasets import load_digits
+
+    from nnrun.data import digits
+
+    table = digits.shipped_table()
+    assert table is not None, "scikit-learn's digits.csv.gz was not found where load_digits reads it"
+    bunch = load_digits()
+    np.testing.assert_array_equal(table[:, :64].reshape(-1, 8, 8), bunch.images)
+    np.testing.assert_array_equal(table[:, 64], bunch.target)
+    # where the file is not found, load_digits gives the same arrays
+    fast = digits.load_images.__wrapped__()
+    monkeypatch.setattr(digits, "shipped_table", lambda: None)
+    slow = digits.load_images.__wrapped__()
+    for a, b in zip(fast, slow):
+        np.testing.assert_array_equal(a, b)
+        assert a.dtype == b.dtype and not a.flags.writeable
