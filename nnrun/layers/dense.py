@@ -49,11 +49,15 @@ class Dense(Layer):
         return (self.units,)
 
     def forward(self, x: np.ndarray, train: bool) -> np.ndarray:
-        self.x = x
-        y = x @ self.params["weight"]
+        y = self.forward_matmul(x)
         if self.use_bias:
             y += self.params["bias"]
         return y
+
+    def forward_matmul(self, x: np.ndarray) -> np.ndarray:
+        """forward without the bias, which the caller adds (nnrun/layers/fused.py); keeps x for backward."""
+        self.x = x
+        return x @ self.params["weight"]
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
         """dy: (N, units) -> dx: (N, in_features), or None when needs_input_grad is False."""

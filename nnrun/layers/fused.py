@@ -97,8 +97,7 @@ class DenseReLU:
 
     def forward(self, x: np.ndarray, train: bool) -> np.ndarray:
         dense = self.dense
-        dense.x = x  # what Dense.forward keeps for its backward
-        y = x @ dense.params["weight"]
+        y = dense.forward_matmul(x)
         activations.bias_relu_rows(y, dense.params.get("bias", self._no_bias))
         if train:
             self.y = y
