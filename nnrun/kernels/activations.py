@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import numba
+import numpy as np
 
 # relu splits arrays of at least this many elements across numba's threads (50x32x28x28 float32, 2 threads:
 # forward 0.31 -> 0.17 ms, backward 0.50 -> 0.28 ms). Smaller ones, such as the MLP's 100x1000 hidden layer, stay on one
@@ -46,16 +47,17 @@ def bias_relu_rows(y, bias):
     The same sums and comparisons as the bias add and relu_forward apart, so the same bits.
     """
     n, f = y.shape
+    zero = np.zeros(1, y.dtype)[0]  # a literal 0 would make numba compute the select in float64
     for i in range(n):
         row = y[i]
         if bias.size:
             for j in range(f):
                 v = row[j] + bias[j]
-                row[j] = v if v > 0 else 0
+                row[j] = v if v > 0 else zero
         else:
             for j in range(f):
                 v = row[j]
-                row[j] = v if v > 0 else 0
+                row[j] = v if v > 0 else zero
 
 
 @numba.njit(cache=True)
@@ -63,18 +65,23 @@ def relu_backward_rows(y, dy, dx, dbias):
     """dx = dy where y > 0, else 0, and dbias = the column sums of dx (when dbias has F entries, else none).
 
     y is the relu's output: y > 0 exactly where its input was. The column sums add row after row, in
-    the order of NumPy's sum over axis 0, so they match it bit for bit.
+    the order of NumPy's sum over axis 0, so they match it bit for bit. With a zero of dx's dtype rather
+    than a literal 0 (which numba unifies with float32 as float64) the loop with the sums vectorises:
+    (100, 1000) float32, 62 -> 17 us, against 33 us for relu_backward and np.sum apart.
     """
     n, f = y.shape
-    sums = dbias.size > 0
-    if sums:
-        dbias[:] = 0
+    zero = np.zeros(1, dx.dtype)[0]
+    if dbias.size == 0:
+        for i in range(n):
+            for j in range(f):
+                dx[i, j] = dy[i, j] if y[i, j] > 0 else zero
+        return
+    dbias[:] = zero
     for i in range(n):
         for j in range(f):
-            g = dy[i, j] if y[i, j] > 0 else 0
+            g = dy[i, j] if y[i, j] > 0 else zero
             dx[i, j] = g
-            if sums:
-                dbias[j] += g
+            dbias[j] += g
 
 
 @numba.njit(cache=True)
