@@ -16,14 +16,13 @@ import sys
 __version__ = "0.1.0"
 
 # Thread pools. nnrun's numba kernels and OpenBLAS each run one thread per core, and by default each
-# pool's threads go on spinning after their work is done: OpenBLAS's for 2^28 cycles (about 0.1 s)
-# after every call, OpenMP's (numba's pool) for 300000 spins. Whichever pool runs next then shares
-# its cores with spinning threads: a CNN7 training step took 64-70 ms instead of 16-19 ms, an MLP
-# step 16 ms instead of 2.4 ms. Shorter waits, set here before either library loads (OpenBLAS reads
-# its variable when numpy is imported, OpenMP when numba first runs a parallel loop); values already
+# pool's threads go on spinning after their work is done: OpenBLAS's for 2^28 cycles after every call,
+# OpenMP's (numba's pool) for 300000 spins. Whichever pool runs next then shares its cores with spinning
+# threads, which slows every training step. Shorter waits, set here before either library loads (OpenBLAS
+# reads its variable when numpy is imported, OpenMP when numba first runs a parallel loop); values already
 # in the environment are kept, and NNRUN_THREAD_DEFAULTS=0 sets none (the benchmark's torch worker).
-# OpenMP spins 1000 times rather than 10000: MLP steps 3.6 -> 3.4 ms on an AMD EPYC, where the CNNs'
-# steps did not move (benchmarks/README.md, third round).
+# OpenMP spins 1000 times rather than 10000, which sped up the MLP on an AMD EPYC and left the CNNs as they
+# were. Figures in benchmarks/README.md (second and third rounds).
 THREAD_DEFAULTS = {"OPENBLAS_THREAD_TIMEOUT": "18", "GOMP_SPINCOUNT": "1000"}
 
 

@@ -40,8 +40,8 @@ class Augment:
     """Random crop + horizontal flip of a batch of images (C, H, W), or of flattened images of that shape.
 
     The padding is zeros of the batch it is applied to: after `normalize: standardize` that is the
-    training mean, as if the image had been padded with mean-coloured pixels. Vectorised NumPy: about
-    0.5-1 ms for a batch of 128 CIFAR images (2-core box), small next to a convolution step, so no kernel.
+    training mean, as if the image had been padded with mean-coloured pixels. Vectorised NumPy, small next
+    to a convolution step, so no kernel (figures in benchmarks/README.md).
     """
 
     def __init__(self, crop_padding: int, flip: bool, image_shape: Shape):

@@ -70,8 +70,8 @@ def shipped_table() -> np.ndarray | None:
     """The (1797, 65) table that `sklearn.datasets.load_digits` reads (64 pixels, then the label), read
     straight from the file scikit-learn ships, or None where that file is not where it has always been.
 
-    Importing sklearn.datasets takes about 0.9 s, a third of `nnrun train configs/quickstart.yaml`;
-    finding the package and reading its 1797 rows takes 0.08 s.
+    Importing sklearn.datasets costs far more than finding the package and reading its 1797 rows
+    (figures in benchmarks/README.md).
     """
     spec = importlib.util.find_spec("sklearn")  # finds the package without importing it
     if spec is None or spec.origin is None:

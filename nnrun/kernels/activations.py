@@ -11,9 +11,9 @@ import math
 import numba
 import numpy as np
 
-# relu splits arrays of at least this many elements across numba's threads (50x32x28x28 float32, 2 threads:
-# forward 0.31 -> 0.17 ms, backward 0.50 -> 0.28 ms). Smaller ones, such as the MLP's 100x1000 hidden layer, stay on one
-# thread, where they run between two BLAS calls whose threads are still spinning.
+# relu splits arrays of at least this many elements across numba's threads (figures in benchmarks/README.md).
+# Smaller ones, such as the MLP's 100x1000 hidden layer, stay on one thread, where they run between two BLAS
+# calls whose threads are still spinning.
 PARALLEL_ELEMENTS = 1 << 18
 
 
@@ -66,8 +66,8 @@ def relu_backward_rows(y, dy, dx, dbias):
 
     y is the relu's output: y > 0 exactly where its input was. The column sums add row after row, in
     the order of NumPy's sum over axis 0, so they match it bit for bit. With a zero of dx's dtype rather
-    than a literal 0 (which numba unifies with float32 as float64) the loop with the sums vectorises:
-    (100, 1000) float32, 62 -> 17 us, against 33 us for relu_backward and np.sum apart.
+    than a literal 0 (which numba unifies with float32 as float64) the loop with the sums vectorises
+    (figures in benchmarks/README.md).
     """
     n, f = y.shape
     zero = np.zeros(1, dx.dtype)[0]

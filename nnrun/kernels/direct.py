@@ -21,16 +21,8 @@ The blocks above fit AVX-512's 32 registers of 16 floats. Where numba compiles w
 the layers take `correlate_narrow` (5 pixels x 16 channels, rows computed 5 at a time) and
 `correlate_weights_narrow` (6 taps x 16) instead: `forward_kernel` and `weight_kernel` pick.
 
-Batch of 50, 2 threads, AVX-512 Xeon, GFLOP/s of useful work (16@5x5 over 32x14x14 / 32@10x10 over
-1x28x28):
-- im2col + sgemm (OpenBLAS): layer forward 6.25 ms, 40 GFLOP/s (16@5x5).
-- vectorised over 64 pixels (rows computed at their padded width, 29-39% extra arithmetic),
-  4 channels broadcast: forward 1.25 / 1.48 ms, weight gradient 1.87 / 2.29 ms.
-- vectorised over 16 channels, 14 pixels broadcast (this module): forward 1.08 / 1.11 ms (233 / 226
-  GFLOP/s), weight gradient 1.29 / 1.75 ms.
-- 256-bit instead of 512-bit vectors: forward 4.2 ms instead of 2.4 ms on one core (16@5x5).
-The same on an AMD EPYC (Zen 2, AVX2): 14 x 16 / 7 x 32 blocks forward 6.37 / 5.47 ms, weight gradient
-5.79 / 5.18 ms; the narrow kernels 1.95 / 2.02 ms and 1.43 / 1.89 ms (up to 180 GFLOP/s).
+Channels rather than pixels fill the vectors so that no lane is spent on a row's padding. Figures against
+im2col + sgemm, pixel-vectorised kernels, 256-bit vectors and the narrow blocks: benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -158,7 +150,7 @@ def correlate(planes, weight_t, offsets, width, out):
 def correlate_wide(planes, weight_t, offsets, width, out):
     """correlate for F a multiple of 32: blocks of 7 pixels x 32 channels instead of 14 x 16.
 
-    Half the input loads per multiply-add: 32@10x10 over 1x28x28, batch 50, 2 threads: 1.12 -> 1.00 ms.
+    Half the input loads per multiply-add; figures in benchmarks/README.md.
     out: (N, OH, OW, F) with OW a multiple of 7.
     """
     n_batch = planes.shape[0]
@@ -206,13 +198,11 @@ def correlate_narrow(planes, weight_t, offsets, width, out):
     """correlate for 256-bit vectors and 16 registers (AVX2): blocks of 5 pixels x 16 channels.
 
     The 14 x 16 blocks need 28 of AVX2's 16 vector registers, and LLVM spills the sums to the stack.
-    5 x 16 is 10 registers of sums, 2 of weights and the pixels' broadcasts. AVX2 (AMD EPYC, Zen 2),
-    2 threads, batch 50: 16@5x5 over 32x14x14 6.37 -> 1.95 ms, 32@10x10 over 1x28x28 5.47 -> 2.02 ms
-    (6 x 16: 2.24 and 1.90 ms, the 14-wide rows padded to 18; 7 x 16 spills: 2.74 and 3.47 ms).
-    Loads by unsigned index (U) rather than through slices, whose bounds numba wraps and clamps on
-    every tap: 26 examples of 16@5x5 over 32x14x14 0.93 -> 0.71 ms, 10 of 32@10x10 over 1x28x28 0.38 ->
-    0.29 ms. (The same change made the 14 x 16 `correlate` four times slower where it spills, on AVX2,
-    and cannot be measured here on AVX-512, so the wide kernels keep their slices.)
+    5 x 16 is 10 registers of sums, 2 of weights and the pixels' broadcasts (6 x 16 pads the 14-wide rows
+    to 18; 7 x 16 spills). Loads by unsigned index (U) rather than through slices, whose bounds numba wraps
+    and clamps on every tap. (The same change slowed the 14 x 16 `correlate` where it spills, on AVX2, and
+    cannot be measured here on AVX-512, so the wide kernels keep their slices.) Figures in
+    benchmarks/README.md.
     out: (N, OH, OW, F) with OW a multiple of NARROW_PIXELS, F a multiple of LANES.
     """
     n_batch = planes.shape[0]
@@ -313,7 +303,7 @@ def correlate_weights(planes, grads, offsets, width, out, threads):
 def correlate_weights_wide(planes, grads, offsets, width, out, threads):
     """correlate_weights for F a multiple of 32: blocks of 7 taps x 32 channels instead of 14 x 16.
 
-    Half the input loads per multiply-add: 32@10x10 over 1x28x28, batch 50, 2 threads: 1.77 -> 1.36 ms.
+    Half the input loads per multiply-add; figures in benchmarks/README.md.
     offsets: (R,) uint64 with R a multiple of WIDE_TAPS.
     """
     n_batch, out_h, out_w, filters = grads.shape
@@ -365,9 +355,9 @@ def correlate_weights_wide(planes, grads, offsets, width, out, threads):
 def correlate_weights_narrow(planes, grads, offsets, width, out, threads):
     """correlate_weights for 256-bit vectors and 16 registers (AVX2): blocks of 6 taps x 16 channels.
 
-    AVX2 (AMD EPYC, Zen 2), 2 threads, batch 50: 16@5x5 over 32x14x14 5.79 -> 1.43 ms, 32@10x10 over
-    1x28x28 5.18 -> 1.89 ms (5 x 16: 1.42 and 2.01 ms; 7 x 16 spills: 2.78 and 4.27 ms). The gradients
-    are read by unsigned index, not through a slice: 1.30 -> 1.27 and 1.58 -> 1.55 ms.
+    6 x 16 matched 5 x 16 on one benchmark layer and beat it on the other; 7 x 16 spills. The gradients
+    are read by unsigned index, not through a slice, which skips numba's bounds arithmetic. Figures in
+    benchmarks/README.md.
     offsets: (R,) uint64 with R a multiple of NARROW_TAPS; grads: (N, OH, OW, F), F a multiple of LANES.
     """
     n_batch, out_h, out_w, filters = grads.shape

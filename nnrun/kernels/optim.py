@@ -5,16 +5,15 @@ already cast to the parameter's dtype, so a float32 parameter is updated in floa
 (numba promotes float32 * float64 to float64). The formulas follow torch.optim's single-tensor code.
 
 error_model="numpy" lets a division by zero give inf/nan as NumPy does instead of raising, which drops the
-per-element check that kept LLVM from vectorising: Adam on 3.2M float32 entries takes 2.0 ms a step instead
-of 11.9 ms (NumPy's multi-pass update: 16 ms). It changes no result; it is not fastmath.
+per-element check that kept LLVM from vectorising (figures in benchmarks/README.md). It changes no result;
+it is not fastmath.
 
 State that decays geometrically (momentum, running averages of g and g²) is flushed to zero once it falls
 below `tiny`, the smallest normal number of the dtype. A first moment whose gradient stays 0 (a pixel that
 is almost always black) shrinks by beta1 every step and becomes subnormal within a few hundred steps;
-x86 computes on subnormals through microcode, 100 times slower. Training the MLP of benchmarks/ on
-Fashion-MNIST slowed from 3.2 ms a step to 9.6 ms between steps 700 and 1200 (68000 subnormal entries in
-Adam's m); with the flush it stays at 3.2 ms. A value below 1.2e-38 (float32) moves no weight: the
-update it would make is some 30 orders of magnitude below a weight's last bit.
+x86 computes on subnormals through slow microcode, so a long run slows down once they appear (figures in
+benchmarks/README.md). A value below 1.2e-38 (float32) moves no weight: the update it would make is some
+30 orders of magnitude below a weight's last bit.
 """
 
 from __future__ import annotations
@@ -105,8 +104,8 @@ def adam_step(w, grad, m, v, step_size, weight_decay, one_minus_beta1, beta2, on
 
     step_size = lr / (1 - beta1**t) and sqrt_bc2 = sqrt(1 - beta2**t) are computed once per step by the
     caller. m moves toward g by (1 - beta1) as torch's lerp does. Parameters of PARALLEL_ELEMENTS or more
-    are split across numba's threads: 3.2M float32 entries 2.03 -> 1.01 ms, 0.8M 0.45 -> 0.23 ms on 2
-    threads (a prange over blocks that each call a serial loop ran 2.5x slower: the loop lost its vectors).
+    are split across numba's threads by one prange over the entries: a prange over blocks that each call a
+    serial loop lost the loop's vectors. Figures in benchmarks/README.md.
     """
     if w.size < PARALLEL_ELEMENTS:
         for i in range(w.size):
@@ -126,8 +125,8 @@ def adam_step(w, grad, m, v, step_size, weight_decay, one_minus_beta1, beta2, on
 def sum_squares(x):
     """Σ x², accumulated in float64 so a float32 gradient of millions of entries keeps its precision.
 
-    Eight independent partial sums break the chain of dependent adds: 2.2 ms instead of 5.8 ms for
-    3.2M float32 entries (one running sum), on this 2-core box.
+    Eight independent partial sums break the chain of dependent adds, which one running sum waits on
+    (figures in benchmarks/README.md).
     """
     partial = np.zeros(8)
     whole = x.size - x.size % 8

@@ -1,10 +1,8 @@
 """Max and average pooling over NCHW arrays without padding ("valid" windows).
 
 Windows are kh x kw, stepped by (sh, sw); the output size is read from the output array. Each public
-kernel calls its loop with literal sizes for 2x2 and 3x3 windows, which lets LLVM unroll the window
-(50x32x28x28 float32, 2x2 stride 2: max forward 2.3 -> 1.0 ms, average forward 2.0 -> 0.5 ms,
-average backward 1.6 -> 0.5 ms; 3x3 stride 2 max forward 4.0 -> 2.5 ms). Max pooling runs one example
-per thread (the same 2x2: forward 0.95 -> 0.39 ms on 2 threads).
+kernel calls its loop with literal sizes for 2x2 and 3x3 windows, which lets LLVM unroll the window.
+Max pooling runs one example per thread. Figures for both in benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -39,8 +37,8 @@ def maxpool_forward(x, kh, kw, sh, sw, y, argmax):
 
     x: (N, C, H, W), y: (N, C, OH, OW), argmax: int64 (N, C, OH, OW). Ties go to the first maximum in
     row-major window order and a NaN wins over numbers (the comparison torch's max_pool2d makes). Picks
-    the kernel in Python, so that only the one a model uses is compiled (all three in one kernel took
-    1.9 s to compile, a third of a cold first batch).
+    the kernel in Python, so that only the one a model uses is compiled: compiling all three in one kernel
+    was a large part of a cold first batch (figures in benchmarks/README.md).
     """
     if kh == 2 and kw == 2:
         _maxpool_2x2(x, sh, sw, y, argmax)
@@ -72,8 +70,8 @@ def _maxpool_any(x, kh, kw, sh, sw, y, argmax):
 def maxpool_backward(dy, argmax, dx):
     """Route dy: (N, C, OH, OW) to the argmax positions in dx: (N, C, H*W), adding where windows overlap.
 
-    dx is a flat-plane view of the input gradient; the kernel zeroes it first, one example per thread.
-    50x32x28x28 float32: 0.59 ms serial into np.zeros, 0.41 ms zeroing here on 1 thread, 0.27 ms on 2.
+    dx is a flat-plane view of the input gradient; the kernel zeroes it first, one example per thread,
+    which beats a serial np.zeros before it (figures in benchmarks/README.md).
     """
     n_batch, channels, out_h, out_w = dy.shape
     plane = dx.shape[2]
@@ -158,8 +156,7 @@ def _maxpool_channels_last_2x2(src, bias, relu, plane_width, y, argmax):
     """maxpool_channels_last for 2x2 windows, stride 2: the window's four values compared with selects,
     which vectorise over channels, and a row of outputs transposed to NCHW through a small buffer.
 
-    50x32x28x28 sums (F' 32, W' 30), relu, 2 threads, AMD EPYC (AVX2): 1.08 -> 0.41 ms; 50x16x14x14:
-    0.16 -> 0.06 ms.
+    Figures in benchmarks/README.md.
     """
     n_batch, filters, out_h, out_w = y.shape
     for n in numba.prange(n_batch):
@@ -238,8 +235,8 @@ def unpool_channels_last(dy, argmax, y, relu, grads):
 
     grads[n, h, w, f] = the sum of dy[n, f, oh, ow] over the windows whose winner is h*W + w, leaving out
     (when relu) those whose pooled y is not positive; every other entry of grads[n] is 0.
-    dy, argmax, y: (N, F, OH, OW); grads: (N, H, W, F' >= F). 50x32x28x28 float32, 2 threads: 0.60 ms
-    with the winner's row and column found by division, 0.30 ms indexing rows of (H*W, F') instead.
+    dy, argmax, y: (N, F, OH, OW); grads: (N, H, W, F' >= F). The argmax indexes rows of (H*W, F'), which
+    is cheaper than dividing it into the winner's row and column (figures in benchmarks/README.md).
     """
     n_batch, filters, out_h, out_w = dy.shape
     for n in numba.prange(n_batch):

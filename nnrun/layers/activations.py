@@ -21,8 +21,8 @@ class Elementwise(Layer):
     """Base for shape-preserving activations. x: (N, *shape) -> y: (N, *shape).
 
     Every forward and backward returns a new array: a downstream layer may keep the array it was
-    given (Dense keeps x for its backward), and reusing buffers saved only 0-17% of a relu on
-    (128, 512..32768) float32 batches, too little to be worth that hazard.
+    given (Dense keeps x for its backward), and reusing buffers saved too little of a relu to be worth
+    that hazard (figures in benchmarks/README.md).
     """
 
     flops_per_element: int = 1

@@ -31,22 +31,15 @@ PaddingSpec = Literal["valid", "same"] | NonNegativeInt | tuple[NonNegativeInt, 
 # The batch is unfolded CHUNK_ELEMENTS im2col entries at a time (1 MB in float32, half this machine's
 # per-core L2), so each chunk is still in cache for its GEMMs and col2im. A training batch whose unfolded
 # size is at most KEEP_ELEMENTS (16 MB) keeps its cols for backward; a larger one is unfolded again, chunk
-# by chunk, in backward, which beats streaming a big cols array through memory twice. Forward + backward
-# on a batch of 50 (ms, one BLAS thread), whole batch at once -> 4 MB chunks:
-#   32@5x5 on 1x28x28: 2.5 -> 2.5 (one chunk)   32@10x10 on 1x28x28: 12.0 -> 10.7
-#   64@5x5 on 32x14x14: 45 -> 37                16@5x5 on 32x28x28: 99 -> 65
-# 4 MB -> 1 MB chunks: a whole CNN7 training step (benchmarks/, batch 50, 2 BLAS threads) 33.1 -> 31.4 ms,
-# the CNN unchanged (its 32@5x5 batch is one chunk either way). Keeping 32 MB of cols instead of 16 MB
-# gained nothing more once the chunks were small. Unfolding the rows first, cols (rows, examples, pixels),
-# so that a whole chunk is one GEMM, ran faster layer by layer but not in the whole step (CNN 17.0 -> 20.2
-# ms with the input gradient), and was dropped.
+# by chunk, in backward, which beats streaming a big cols array through memory twice. Keeping more cols, or
+# unfolding the rows first (cols (rows, examples, pixels)) so that a whole chunk is one GEMM, did not pay
+# in a whole training step. Figures in benchmarks/README.md.
 CHUNK_ELEMENTS = 1 << 18
 KEEP_ELEMENTS = 1 << 22
 # The direct kernels run a batch DIRECT_ELEMENTS channels-last outputs at a time (1 MB in float32, half
 # of a core's L2), so that what follows a chunk's correlation (the fused max pool, the weight gradient)
-# reads it from cache: 10 examples at a time for the CNN7's first layer. Training steps, against the
-# whole batch of 50 at once (16 MB chunks), interleaved runs: cnn7 11.46 -> 11.02 ms, cnn 11.59 ->
-# 10.93 ms; 0.5 MB chunks were slower again (11.77 ms, cnn7).
+# reads it from cache: 10 examples at a time for the CNN7's first layer. The whole batch at once and 0.5 MB
+# chunks were both slower; figures in benchmarks/README.md.
 DIRECT_ELEMENTS = 1 << 18
 
 
@@ -181,7 +174,7 @@ class Conv2D(Layer):
             self.params["bias"] = bias((self.filters,), fan_in, fan_out, ctx.init_rng, self.dtype)
         # The GEMM runs on [weight | bias] against im2col rows plus a constant row of ones, so the bias
         # add and the bias gradient come out of the matmuls instead of two extra passes over y and dy
-        # (forward + weight gradient of 32@5x5 on a batch of 50 MNIST images: 1.50 ms vs 2.07 ms).
+        # (figures in benchmarks/README.md).
         self._fan_in = fan_in
         self._rows = fan_in + (1 if self.use_bias else 0)
         self._w_aug = np.empty((self.filters, self._rows), dtype=self.dtype)
@@ -362,8 +355,8 @@ class Conv2D(Layer):
             return None
         channels, height, width = self.input_shape
         if channels <= 4:
-            # few input channels fill few of the direct kernel's 16 lanes; col2im wins there (32@5x5 on
-            # 28x28, batch 50: C=1 0.82 vs 5.17 ms, C=3 2.67 vs 5.22 ms, C=8 7.68 vs 4.83 ms)
+            # few input channels fill few of the direct kernel's 16 lanes; col2im wins there, and at
+            # C=8 it loses (figures in benchmarks/README.md)
             return self._input_grad_col2im(dy.reshape(n, self.filters, -1))
 
         kh, kw = self._kernel
@@ -425,7 +418,7 @@ class Conv2D(Layer):
                 self._unfold(x[start:stop], cols, step)
             # d[weight | bias].T = sum_n cols[n] @ dy[n].T: one GEMM per example (BLAS reads the strided
             # dy[n].T as a transposed operand, no copy), then a sum over the examples. This orientation
-            # ran 1.2-1.6x faster than dy[n] @ cols[n].T.
+            # beat dy[n] @ cols[n].T (figures in benchmarks/README.md).
             parts = self._work("dw_parts", (step, self._rows, self.filters))[:m]
             np.matmul(cols.reshape(m, self._rows, pixels), dy[start:stop].transpose(0, 2, 1), out=parts)
             if start == 0:
