@@ -1,6 +1,6 @@
 """Training speed of nnrun beside PyTorch: `python benchmarks/bench.py --help` (the same as `nnrun bench`).
 
-The harness lives in nnrun/bench.py so that the installed `nnrun bench` verb has it too.
+The harness lives in the package nnrun/bench/ so that the installed `nnrun bench` verb has it too.
 """
 
 import typer

@@ -59,3 +59,11 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """' (did you mean 'x'?)' for the closest choice, or '' when nothing is close."""
     close = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def kind_of(value: object) -> str:
+    """'a mapping', 'a list', 'null', ...: what a YAML value is, for messages."""
+    if value is None:
+        return "null"
+    names = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "an integer", float: "a float"}
+    return names.get(type(value), f"a {type(value).__name__}")

@@ -1,23 +1,49 @@
-"""Evaluate a finished run's saved weights on a split of its dataset (the Python side of `nnrun eval`)."""
+"""Loss and accuracy of a model on one split: the evaluation of training, and of `nnrun eval` on a saved run."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from nnrun.config import config_from_dict
+from nnrun.data import Split, batches, load_dataset
 from nnrun.errors import RunError
+from nnrun.io import atomic_savez
+from nnrun.losses import Loss
+from nnrun.model import Sequential, load_model
+from nnrun.registry import LOSSES
+from nnrun.results import load_run
+
+
+@dataclass
+class Evaluation:
+    loss: float  # mean data loss per example (no L2 penalty)
+    accuracy: float
+    n: int
+    logits: np.ndarray | None = None  # (n, outputs), when asked for
+
+
+def evaluate(model: Sequential, loss: Loss, split: Split, batch_size: int, *, keep_logits: bool = False) -> Evaluation:
+    """The model in evaluation mode (dropout off, batchnorm running statistics) over the split once, in order."""
+    loss_sum, correct, kept = 0.0, 0, []
+    for xb, yb in batches(split, batch_size, model.dtype):
+        logits = model.forward(xb, train=False)
+        loss_sum += loss.value(logits, yb) * len(yb)
+        correct += int(np.count_nonzero(loss.predict(logits) == yb))
+        if keep_logits:
+            kept.append(logits.copy())  # the next forward pass may reuse the layers' output buffers
+    n = len(split.y)
+    logits = (
+        (np.concatenate(kept) if kept else np.zeros((0, *model.output_shape), model.dtype)) if keep_logits else None
+    )
+    return Evaluation(loss_sum / n, correct / n, n, logits)
 
 
 def evaluate_run(run_dir: str | Path, split: str = "test", save_logits: str | Path | None = None) -> dict[str, Any]:
     """Loss and accuracy of run_dir/model.npz on `split`; optionally save {"logits", "labels"} to an .npz."""
-    from nnrun.config import config_from_dict
-    from nnrun.data import load_dataset
-    from nnrun.model import load_model
-    from nnrun.registry import LOSSES
-    from nnrun.results import atomic_savez, load_run
-
     run = load_run(run_dir)
     config = config_from_dict(run.config, source=str(run.path / "config.yaml"))
     resolved = config.resolved()
@@ -28,17 +54,8 @@ def evaluate_run(run_dir: str | Path, split: str = "test", save_logits: str | Pa
             hint=f"available splits: {', '.join(dataset.splits)}",
         )
     model = load_model(run.path / "model.npz", dtype=config.dtype)
-    loss = LOSSES.build(resolved["loss"])
     data = dataset.splits[split]
-    from nnrun.data import batches
-
-    logits, loss_sum = [], 0.0
-    for xb, yb in batches(data, config.train.eval_batch_size, np.dtype(config.dtype)):
-        out = model.forward(xb, train=False).copy()
-        loss_sum += loss.value(out, yb) * len(yb)
-        logits.append(out)
-    logits = np.concatenate(logits)
-    accuracy = float(np.mean(loss.predict(logits) == data.y))
+    result = evaluate(model, LOSSES.build(resolved["loss"]), data, config.train.eval_batch_size, keep_logits=True)
     if save_logits is not None:
-        atomic_savez(save_logits, {"logits": logits, "labels": data.y})
-    return {"split": split, "loss": loss_sum / len(data.y), "accuracy": accuracy, "n": len(data.y)}
+        atomic_savez(save_logits, {"logits": result.logits, "labels": data.y})
+    return {"split": split, "loss": result.loss, "accuracy": result.accuracy, "n": result.n}

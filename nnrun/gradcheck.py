@@ -10,6 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nnrun.losses import l2_penalty
+from nnrun.model import Sequential
+from nnrun.registry import LOSSES
+
 TOLERANCE = 1e-6
 
 
@@ -102,10 +106,6 @@ def check_network(config, *, batch: int = 4, samples: int = 40, seed: int = 0, h
     once and then held fixed. A parameter with more than `samples` entries is checked on that many
     entries drawn at random (cs231n's sparse check); the rest are still covered by the layer tests.
     """
-    from nnrun.losses import l2_penalty
-    from nnrun.model import Sequential
-    from nnrun.registry import LOSSES
-
     resolved = config.resolved()
     rng = np.random.default_rng(seed)
     model = Sequential.from_config(resolved["model"], dtype=np.float64, seed=config.seed)

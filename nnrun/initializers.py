@@ -16,6 +16,10 @@ from nnrun.registry import INITIALIZERS, Configurable
 
 Std = Annotated[float, Field(gt=0, description="standard deviation")]
 Mean = Annotated[float, Field(description="mean")]
+# The model-wide defaults (`model.weight_init`, `model.bias_init`), used wherever none is given.
+DEFAULT_WEIGHT_INIT = "xavier_uniform"
+DEFAULT_BIAS_INIT = "zeros"
+
 Gain = Annotated[float, Field(gt=0, description="scale factor on the fan-based bound or std")]
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from nnrun.errors import RunError, ShapeError
+from nnrun.io import atomic_savez, read_npz
 from nnrun.layers import BuildContext, Layer, fused
 from nnrun.params import Param
 from nnrun.registry import LAYERS
@@ -55,23 +56,21 @@ class Sequential:
         dtype: str | np.dtype = "float32",
         seed: int | np.random.SeedSequence = 0,
     ) -> Sequential:
-        """Build from the resolved model section: {input_shape, layers, weight_init, bias_init, weight_scale}."""
+        """Build from the resolved model section: {input_shape, layers, weight_init, bias_init}."""
         layers = []
         for spec in model["layers"]:
             args = {k: v for k, v in spec.items() if k != "type"}
             layers.append(LAYERS.get(spec["type"])(**args))
         network = cls(layers, model["input_shape"])
-        weight_init = model.get("weight_init") or "xavier_uniform"
-        if model.get("weight_scale"):
-            weight_init = {"type": "normal", "std": float(model["weight_scale"])}
+        # absent keys keep BuildContext's defaults; a resolved section has weight_scale folded into weight_init
+        inits = {key: model[key] for key in ("weight_init", "bias_init") if model.get(key)}
         init_seed, noise_seed = np.random.SeedSequence(seed).spawn(2) if isinstance(seed, int) else seed.spawn(2)
         network.build(
             BuildContext(
                 dtype=np.dtype(dtype),
                 init_rng=np.random.default_rng(init_seed),
                 noise_rng=np.random.default_rng(noise_seed),
-                weight_init=weight_init,
-                bias_init=model.get("bias_init") or "zeros",
+                **inits,
             )
         )
         return network
@@ -85,7 +84,9 @@ class Sequential:
             try:
                 shape = layer.build(shape, ctx)
             except ShapeError as error:
-                raise ShapeError(error.what, where=f"model.layers[{index}] {layer.describe()}", hint=error.hint) from None
+                raise ShapeError(
+                    error.what, where=f"model.layers[{index}] {layer.describe()}", hint=error.hint
+                ) from None
             shapes.append(shape)
         self.output_shape = shape
         self.set_fusion(self.fuse)
@@ -112,8 +113,8 @@ class Sequential:
         """dy: d(loss)/d(output) -> d(loss)/d(input), writing every layer's grads on the way.
 
         input_grad=False (training: the input is data) returns None and skips the work that only the input
-        gradient needs: the layers before the first one with parameters, and that layer's own dx. Training
-        steps of benchmarks/ (2 BLAS threads): MLP 3.1 -> 2.3 ms, CNN 16.8 -> 15.9 ms, CNN7 35.8 -> 31.4 ms.
+        gradient needs: the layers before the first one with parameters, and that layer's own dx (figures in
+        benchmarks/README.md).
         """
         first = next((i for i, layer in enumerate(self.layers) if layer.params), len(self.layers))
         if first < len(self.layers):
@@ -139,7 +140,9 @@ class Sequential:
             for name, value in layer.params.items():
                 decayed = decay_bias or name in layer.decayed
                 out.append(
-                    Param(self.param_key(index, layer, name), value, layer.grads[name], weight_decay if decayed else 0.0)
+                    Param(
+                        self.param_key(index, layer, name), value, layer.grads[name], weight_decay if decayed else 0.0
+                    )
                 )
         return out
 
@@ -190,8 +193,6 @@ class Sequential:
 
 def save_model(model: Sequential, path: str | Path, model_config: dict[str, Any]) -> None:
     """Write model.npz atomically: every parameter and buffer plus the model section as JSON."""
-    from nnrun.results import atomic_savez
-
     arrays = dict(model.state_arrays())
     arrays[CONFIG_KEY] = np.array(json.dumps(model_config, sort_keys=True))
     atomic_savez(path, arrays)
@@ -202,8 +203,7 @@ def load_model(path: str | Path, dtype: str | None = None) -> Sequential:
     path = Path(path)
     if not path.is_file():
         raise RunError(f"no weights file at {path}", hint="train a model first, or point at a run folder's model.npz")
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {key: data[key] for key in data.files}
+    arrays = read_npz(path)
     if CONFIG_KEY not in arrays:
         raise RunError(f"{path} has no {CONFIG_KEY} entry", hint="it was not written by nnrun")
     model_config = json.loads(str(arrays[CONFIG_KEY]))

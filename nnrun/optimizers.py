@@ -94,7 +94,6 @@ class Optimizer(Configurable):
         self.steps = int(saved["step"])
 
 
-
 def get(spec: str | dict[str, Any] | Optimizer, *, where: str | None = "optimizer") -> Optimizer:
     """Resolve a name, a `{type: ...}` mapping or an Optimizer into an Optimizer."""
     if isinstance(spec, Optimizer):
@@ -177,8 +176,16 @@ class Adadelta(Optimizer):
 
     def update(self, w, grad, state, lr, weight_decay, cast):
         kernels.adadelta_step(
-            w, grad, state["square_avg"], state["acc_delta"], cast(lr), weight_decay,
-            cast(self.rho), cast(1 - self.rho), cast(self.eps), tiny(cast),
+            w,
+            grad,
+            state["square_avg"],
+            state["acc_delta"],
+            cast(lr),
+            weight_decay,
+            cast(self.rho),
+            cast(1 - self.rho),
+            cast(self.eps),
+            tiny(cast),
         )
 
 
@@ -236,8 +243,18 @@ class Adam(Optimizer):
         step_size = lr / (1 - self.beta1**self.steps)
         sqrt_bc2 = math.sqrt(1 - self.beta2**self.steps)
         kernels.adam_step(
-            w, grad, state["m"], state["v"], cast(step_size), weight_decay,
-            cast(1 - self.beta1), cast(self.beta2), cast(1 - self.beta2), cast(sqrt_bc2), cast(self.eps), tiny(cast),
+            w,
+            grad,
+            state["m"],
+            state["v"],
+            cast(step_size),
+            weight_decay,
+            cast(1 - self.beta1),
+            cast(self.beta2),
+            cast(1 - self.beta2),
+            cast(sqrt_bc2),
+            cast(self.eps),
+            tiny(cast),
         )
 
 

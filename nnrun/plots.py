@@ -1,21 +1,29 @@
-"""Figures drawn from results only (metrics rows or run folders); plotting never trains."""
+"""Figures drawn from run folders only: plotting reads what a run wrote and never trains."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
+
+from nnrun.io import atomic_write_bytes
+from nnrun.results import load_run
+
+
+def plot_run(run_dir: str | Path) -> Path:
+    """Draw run_dir/curves.png from the folder's metrics.csv and config; returns its path."""
+    run = load_run(run_dir)
+    path = run.path / "curves.png"
+    plot_curves(run.history, path, title=run.config.get("name", ""))
+    return path
 
 
 def plot_curves(history: list[dict[str, Any]], path: str | Path, title: str = "") -> None:
     """Accuracy and loss against epoch for train, val and test, side by side, saved atomically as PNG."""
-    import io
-
-    import matplotlib
+    import matplotlib  # imported here: it is slow to load, and training imports this module
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from nnrun.results import atomic_write_bytes
 
     epochs = [row["epoch"] for row in history]
     figure, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)

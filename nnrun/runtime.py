@@ -7,6 +7,12 @@ import platform
 import subprocess
 from pathlib import Path
 
+import numba
+import numpy
+from threadpoolctl import threadpool_limits
+
+from nnrun import __version__
+
 _limits = None  # the active threadpoolctl limiter, kept alive for the process
 
 
@@ -16,20 +22,16 @@ def configure_threads(threads: int | None) -> int:
     The two pools take turns, never running at once, which works only when each one's idle threads
     stop spinning soon (nnrun/__init__.py sets that up before numpy loads OpenBLAS). When OpenBLAS was
     loaded with its default wait (numpy imported before nnrun, OPENBLAS_THREAD_TIMEOUT unset), numba's
-    kernels get one thread: with both pools at 2 threads a CNN7 step took 64-70 ms, with numba at 1
-    thread 30 ms, and with the short waits 16-19 ms.
+    kernels get one thread: that beats two pools spinning against each other, though not the short waits
+    (figures in benchmarks/README.md).
     """
     global _limits
-    from threadpoolctl import threadpool_limits
-
     count = threads or os.cpu_count() or 1
     _limits = threadpool_limits(limits=count, user_api="blas")
+    kernels = count if blas_waits_briefly() else 1
     try:
-        import numba
-
-        kernels = count if blas_waits_briefly() else 1
         numba.set_num_threads(min(kernels, numba.config.NUMBA_NUM_THREADS))
-    except (ImportError, ValueError):
+    except ValueError:
         pass
     return count
 
@@ -40,11 +42,6 @@ def blas_waits_briefly() -> bool:
 
 
 def versions() -> dict[str, str]:
-    import numba
-    import numpy
-
-    from nnrun import __version__
-
     return {
         "nnrun": __version__,
         "python": platform.python_version(),

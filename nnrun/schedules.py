@@ -23,7 +23,6 @@ class Schedule(Configurable):
         raise NotImplementedError
 
 
-
 def get(spec: str | dict[str, Any] | Schedule, *, where: str | None = "schedule") -> Schedule:
     """Resolve a name, a `{type: ...}` mapping or a Schedule into a Schedule."""
     if isinstance(spec, Schedule):

@@ -1,4 +1,4 @@
-"""The training loop: mini-batches, evaluation, early stopping, checkpoints and the run folder.
+"""The training loop: mini-batches, evaluation, early stopping and checkpoints, written into a RunFolder.
 
 `train(config)` and `resume(run_dir)` are the Python API behind `nnrun train`; both return a Run.
 """
@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -15,10 +14,19 @@ from typing import Any
 
 import numpy as np
 
-from nnrun import results
+from nnrun.config import Config, config_from_dict, load_config, metric_direction
+from nnrun.data import batches, load_dataset
 from nnrun.errors import DataError, RunError, ShapeError, TrainingDiverged
-
-STATE_KEY = "__state__"
+from nnrun.evaluate import evaluate
+from nnrun.io import format_value
+from nnrun.losses import l2_penalty
+from nnrun.model import Sequential
+from nnrun.optimizers import clip_grad_norm
+from nnrun.registry import LOSSES, OPTIMIZERS, SCHEDULES
+from nnrun.reporter import Reporter, RunStart, Silent
+from nnrun.results import Run, load_run
+from nnrun.run_folder import RESULTS_ROOT, RunFolder
+from nnrun.runtime import configure_threads, git_commit, versions
 
 
 @dataclass
@@ -41,22 +49,15 @@ class Progress:
     timing: list[dict[str, Any]] = field(default_factory=list)
 
 
-class Silent:
-    """The default reporter: the Python API prints nothing unless asked."""
-
-    def start(self, trainer: Trainer) -> None: ...
-    def epoch_start(self, epoch: int, batches: int) -> None: ...
-    def batch(self, loss: float, acc: float, samples_per_sec: float) -> None: ...
-    def epoch_end(self) -> None: ...
-    def evaluation(self, row: dict[str, Any]) -> None: ...
-    def message(self, text: str) -> None: ...
-    def finish(self, summary: dict[str, Any]) -> None: ...
-
-
-def train(config, overrides=(), *, out=None, results_root="results", reporter=None) -> results.Run:
-    """Train from a Config, a config path or a raw dict. Nothing is written before the config and data check out."""
-    from nnrun.config import Config, config_from_dict, load_config
-
+def train(
+    config: Config | dict[str, Any] | str | Path,
+    overrides=(),
+    *,
+    out: str | Path | None = None,
+    results_root: str | Path = RESULTS_ROOT,
+    reporter: Reporter | None = None,
+) -> Run:
+    """Train from a Config, a config path or a raw dict. Nothing is left behind unless the config and data check out."""
     if isinstance(config, Config):
         if overrides:
             config = config_from_dict(config.resolved(), overrides=overrides)
@@ -64,43 +65,43 @@ def train(config, overrides=(), *, out=None, results_root="results", reporter=No
         config = config_from_dict(config, overrides=overrides)
     else:
         config = load_config(config, overrides)
-    trainer = Trainer(config, reporter or Silent())
-    trainer.run_dir = results.new_run_dir(config.name, trainer.resolved, out=out, root=results_root)
+    folder = RunFolder.create(config.name, config.resolved(), out=out, root=results_root)
+    try:
+        trainer = Trainer(config, folder, reporter)
+    except BaseException:
+        folder.discard()  # the data or the model did not check out: the empty folder goes too
+        raise
     return trainer.fit()
 
 
-def resume(run_dir, *, reporter=None) -> results.Run:
+def resume(run_dir: str | Path, *, reporter: Reporter | None = None) -> Run:
     """Continue a run from its last checkpoint to the same result an uninterrupted run gives."""
-    from nnrun.config import config_from_dict
-
-    run = results.load_run(run_dir)
+    run = load_run(run_dir)
     if run.status in ("completed", "early_stopped"):
         raise RunError(f"run {run.path} has already finished ({run.status})", hint="start a new run instead")
-    checkpoint = run.path / "checkpoint.npz"
-    if not checkpoint.is_file():
+    folder = RunFolder(run.path)
+    if not folder.checkpoint_path.is_file():
         raise RunError(
             f"run {run.path} has no checkpoint.npz to resume from",
             hint="a checkpoint is written after each epoch; a run stopped in its first epoch must be started again",
         )
     config = config_from_dict(run.config, source=str(run.path / "config.yaml"))
-    trainer = Trainer(config, reporter or Silent())
-    trainer.run_dir = run.path
-    trainer.restore(checkpoint)
+    trainer = Trainer(config, folder, reporter)
+    trainer.restore()
     return trainer.fit()
 
 
 class Trainer:
-    def __init__(self, config, reporter):
-        from nnrun.data import load_dataset
-        from nnrun.losses import l2_penalty  # noqa: F401  (fail early if missing)
-        from nnrun.model import Sequential
-        from nnrun.registry import LOSSES, OPTIMIZERS, SCHEDULES
-        from nnrun.runtime import configure_threads
+    """One run: built from its config (data, model, loss, optimizer), trained into its folder by `fit`.
 
+    Construction loads and checks everything and writes nothing; `fit` writes every file through `folder`.
+    """
+
+    def __init__(self, config: Config, folder: RunFolder, reporter: Reporter | None = None):
         self.config = config
         self.resolved = config.resolved()
-        self.reporter = reporter
-        self.run_dir: Path | None = None
+        self.folder = folder
+        self.reporter = reporter or Silent()
         self.dtype = np.dtype(config.dtype)
         self.threads = configure_threads(config.train.threads)
 
@@ -121,7 +122,7 @@ class Trainer:
         self.schedule = SCHEDULES.build(opt.schedule, where="optimizer.schedule")
         self.base_lr = float(opt.lr)
         self.shuffle_rng = np.random.default_rng(shuffle_seed)
-        self.augment = getattr(self.dataset, "augment", None)  # data.augment: applied to training batches only
+        self.augment = self.dataset.augment  # data.augment: applied to training batches only
         self.augment_rng = np.random.default_rng(augment_seed)
 
         tc = config.train
@@ -131,15 +132,19 @@ class Trainer:
         self.total_steps = tc.max_steps or tc.epochs * self.steps_per_epoch
         self.total_epochs = math.ceil(self.total_steps / self.steps_per_epoch)
         self.eval_every = tc.eval_every or self.steps_per_epoch
-        stopping = tc.early_stopping
-        self.stopping = stopping
-        self.monitor = stopping.monitor if stopping else ("val_loss" if "val" in self.dataset.splits else "train_loss")
-        mode = stopping.mode if stopping else "auto"
-        self.monitor_mode = ("max" if self.monitor.endswith("_acc") else "min") if mode == "auto" else mode
+        self.stopping = tc.early_stopping
+        if self.stopping:
+            self.monitor, self.monitor_mode = self.stopping.monitor, self.stopping.direction()
+        else:  # no early stopping: `best` in the summary is still the best evaluation by this metric
+            self.monitor = "val_loss" if "val" in self.dataset.splits else "train_loss"
+            self.monitor_mode = metric_direction(self.monitor)
         self.best_arrays: dict[str, np.ndarray] | None = None
         self.progress = Progress()
         self.jit_seconds = 0.0
         self.status = "running"
+        self.started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self.versions = versions()
+        self.commit = git_commit()
 
     # --- set-up checks --------------------------------------------------------------------------
     def check_compatible(self) -> None:
@@ -175,14 +180,14 @@ class Trainer:
         arrays.update({f"optim/{k}": v for k, v in self.optimizer.state_dict().items()})
         if self.best_arrays is not None:
             arrays.update({f"best/{k}": v for k, v in self.best_arrays.items()})
-        arrays[STATE_KEY] = np.array(json.dumps(state))
-        results.atomic_savez(self.run_dir / "checkpoint.npz", arrays)
+        self.folder.save_checkpoint(arrays, state)
 
-    def restore(self, path: Path) -> None:
-        arrays = results.read_npz(path)
-        state = json.loads(str(arrays.pop(STATE_KEY)))
+    def restore(self) -> None:
+        """Continue from the folder's checkpoint.npz: weights, optimizer state, RNG states, counters, rows."""
+        arrays, state = self.folder.load_checkpoint()
         self.model.load_state_arrays(
-            {k[len("model/") :]: v for k, v in arrays.items() if k.startswith("model/")}, source=str(path)
+            {k[len("model/") :]: v for k, v in arrays.items() if k.startswith("model/")},
+            source=str(self.folder.checkpoint_path),
         )
         self.optimizer.load_state_dict({k[len("optim/") :]: v for k, v in arrays.items() if k.startswith("optim/")})
         best = {k[len("best/") :]: v for k, v in arrays.items() if k.startswith("best/")}
@@ -190,8 +195,7 @@ class Trainer:
         self.shuffle_rng.bit_generator.state = state["shuffle_rng"]
         self.model.noise_rng.bit_generator.state = state["noise_rng"]
         self.augment_rng.bit_generator.state = state["augment_rng"]
-        history = results.read_csv(self.run_dir / "metrics.csv") if (self.run_dir / "metrics.csv").is_file() else []
-        timing = results.read_csv(self.run_dir / "timing.csv") if (self.run_dir / "timing.csv").is_file() else []
+        history, timing = self.folder.read_metrics()
         p = self.progress
         for key in ("epoch", "step", "seen", "loss_sum", "correct", "best_value", "best_step", "wait",
                     "train_seconds", "eval_seconds"):  # fmt: skip
@@ -201,20 +205,26 @@ class Trainer:
         p.timing = [row for row in timing if row["step"] <= p.step]
 
     # --- the loop -------------------------------------------------------------------------------
-    def fit(self) -> results.Run:
-        from nnrun.data import batches
-        from nnrun.runtime import git_commit, versions
-
-        self.started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        self.versions = versions()
-        self.commit = git_commit()
-        results.atomic_write_text(self.run_dir / "config.yaml", self.config_yaml())
-        self.log(f"run {self.run_dir} ({'resumed at step %d' % self.progress.step if self.progress.step else 'new'})")
-        for note in getattr(self.dataset, "notes", []):
-            self.log(f"data: {note}")
+    def fit(self) -> Run:
+        self.folder.write_config(self.resolved)
+        step = self.progress.step
+        self.folder.log(f"run {self.folder.path} ({'resumed at step %d' % step if step else 'new'})")
+        for note in self.dataset.notes:
+            self.folder.log(f"data: {note}")
         self.write_summary()
-        self.reporter.start(self)
+        self.reporter.start(
+            RunStart(
+                name=self.config.name,
+                run_dir=self.folder.path,
+                params=self.model.num_params(),
+                train_examples=self.n_train,
+                total_steps=self.total_steps,
+                step=step,
+                threads=self.threads,
+            )
+        )
         self.jit_seconds = self.warm_up()
+        self.reporter.compiled(self.jit_seconds)
 
         p = self.progress
         train_split = self.dataset.splits["train"]
@@ -254,8 +264,6 @@ class Trainer:
         return {"augment": self.augment, "augment_rng": self.augment_rng} if self.augment is not None else {}
 
     def train_step(self, xb: np.ndarray, yb: np.ndarray) -> None:
-        from nnrun.optimizers import clip_grad_norm
-
         p = self.progress
         lr = self.lr()
         logits = self.model.forward(xb, train=True)
@@ -283,22 +291,8 @@ class Trainer:
         epoch = step // self.steps_per_epoch
         return float(self.schedule.lr(self.base_lr, epoch, step, self.steps_per_epoch, self.total_steps))
 
-    def evaluate(self, split_name: str) -> tuple[float, float]:
-        from nnrun.data import batches
-
-        split = self.dataset.splits[split_name]
-        loss_sum, correct = 0.0, 0
-        for xb, yb in batches(split, self.config.train.eval_batch_size, self.dtype):
-            logits = self.model.forward(xb, train=False)
-            loss_sum += self.loss.value(logits, yb) * len(yb)
-            correct += int(np.count_nonzero(self.loss.predict(logits) == yb))
-        n = len(split.y)
-        return loss_sum / n, correct / n
-
     def evaluate_and_record(self) -> bool:
         """Evaluate every split, append a metrics row, and say whether early stopping ends the run."""
-        from nnrun.losses import l2_penalty
-
         p = self.progress
         tick = time.perf_counter()
         row: dict[str, Any] = {
@@ -313,7 +307,8 @@ class Trainer:
             row["epoch"] = int(row["epoch"])
         for split in ("val", "test"):
             if split in self.dataset.splits and len(self.dataset.splits[split].y):
-                row[f"{split}_loss"], row[f"{split}_acc"] = self.evaluate(split)
+                result = evaluate(self.model, self.loss, self.dataset.splits[split], self.config.train.eval_batch_size)
+                row[f"{split}_loss"], row[f"{split}_acc"] = result.loss, result.accuracy
         p.eval_seconds += time.perf_counter() - tick
         samples_per_sec = p.seen / max(p.train_seconds - self.last_train_seconds(), 1e-9)
         p.seen, p.loss_sum, p.correct = 0, 0.0, 0
@@ -325,7 +320,7 @@ class Trainer:
                 hint="lower optimizer.lr, set optimizer.clip_norm, or check the data scaling",
             )
         self.reporter.evaluation(row)
-        self.log(" ".join(f"{k}={results.format_value(v)}" for k, v in row.items()))
+        self.folder.log(" ".join(f"{k}={format_value(v)}" for k, v in row.items()))
         return self.early_stopping(row)
 
     def last_train_seconds(self) -> float:
@@ -338,8 +333,7 @@ class Trainer:
             {"epoch": row["epoch"], "step": p.step, "seconds": round(p.train_seconds, 4),
              "samples_per_sec": round(samples_per_sec, 1)}
         )  # fmt: skip
-        results.atomic_write_text(self.run_dir / "metrics.csv", results.csv_text(results.METRIC_COLUMNS, p.history))
-        results.atomic_write_text(self.run_dir / "timing.csv", results.csv_text(results.TIMING_COLUMNS, p.timing))
+        self.folder.write_metrics(p.history, p.timing)
 
     def early_stopping(self, row: dict[str, Any]) -> bool:
         p = self.progress
@@ -370,9 +364,6 @@ class Trainer:
     # --- warm-up, end, files --------------------------------------------------------------------
     def warm_up(self) -> float:
         """Run each kernel once on a throwaway copy so JIT compile time is measured apart from training."""
-        from nnrun.data import batches
-        from nnrun.registry import OPTIMIZERS
-
         tick = time.perf_counter()
         model = copy.deepcopy(self.model)
         xb, yb = next(batches(self.dataset.splits["train"], 2, self.dtype))
@@ -386,29 +377,25 @@ class Trainer:
         model.forward(xb, train=False)
         return time.perf_counter() - tick
 
-    def finish(self, error: str | None = None) -> results.Run:
-        from nnrun.model import save_model
-        from nnrun.plots import plot_curves
-
+    def finish(self, error: str | None = None) -> Run:
         if self.best_arrays is not None and self.status != "failed":
             self.model.load_state_arrays(self.best_arrays, source="best weights")
         if self.status != "failed":
-            save_model(self.model, self.run_dir / "model.npz", self.resolved["model"])
-        summary = self.write_summary(error=error)
-        results.atomic_write_text(self.run_dir / "summary.md", results.summary_markdown(summary))
+            self.folder.save_model(self.model, self.resolved["model"])
+        summary = self.write_summary(error=error, markdown=True)
         if self.progress.history:
-            plot_curves(self.progress.history, self.run_dir / "curves.png", title=self.config.name)
-        self.log(f"status {self.status}")
+            self.folder.draw_curves()
+        self.folder.log(f"status {self.status}")
         self.reporter.finish(summary)
-        return results.load_run(self.run_dir)
+        return load_run(self.folder.path)
 
-    def write_summary(self, error: str | None = None) -> dict[str, Any]:
+    def write_summary(self, error: str | None = None, *, markdown: bool = False) -> dict[str, Any]:
         p = self.progress
         history = p.history
         best = next((row for row in history if row["step"] == p.best_step), None)
         summary = {
             "name": self.config.name,
-            "run_dir": str(self.run_dir),
+            "run_dir": str(self.folder.path),
             "status": self.status,
             "epoch": p.epoch,
             "step": p.step,
@@ -429,23 +416,12 @@ class Trainer:
             "dtype": str(self.dtype),
             "threads": self.threads,
             "params": self.model.num_params(),
-            "versions": getattr(self, "versions", None),
-            "git_commit": getattr(self, "commit", None),
-            "started_at": getattr(self, "started_at", None),
+            "versions": self.versions,
+            "git_commit": self.commit,
+            "started_at": self.started_at,
             "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         if error:
             summary["error"] = error
-        results.atomic_write_text(self.run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+        self.folder.write_summary(summary, markdown=markdown)
         return summary
-
-    def config_yaml(self) -> str:
-        from nnrun.config import dump_yaml
-
-        return dump_yaml(self.resolved)
-
-    def log(self, line: str) -> None:
-        # train.log is append-only: a crash can cost at most the line being written
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        with open(self.run_dir / "train.log", "a") as handle:
-            handle.write(f"{stamp} {line}\n")

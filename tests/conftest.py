@@ -1,4 +1,4 @@
-"""Shared fixtures: small configs as dicts, and running the CLI in a subprocess."""
+"""Shared fixtures: running the CLI in a subprocess. Helpers that are not fixtures live in tests/helpers/."""
 
 from __future__ import annotations
 
@@ -8,33 +8,11 @@ import nnrun  # noqa: F401  # isort: skip
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def small_config(**sections):
-    """A fast MLP on digits; keyword arguments replace whole sections."""
-    config = {
-        "name": "small",
-        "seed": 0,
-        "data": {"dataset": "digits"},
-        "model": {
-            "input_shape": [64],
-            "layers": [
-                {"type": "dense", "units": 32, "name": "hidden"},
-                {"type": "relu"},
-                {"type": "dense", "units": 10},
-            ],
-        },
-        "loss": "softmax_cross_entropy",
-        "optimizer": {"type": "adam", "lr": 0.003},
-        "train": {"epochs": 3, "batch_size": 32},
-    }
-    config.update(sections)
-    return config
+# pytest rewrites asserts in test modules only: this gives the helpers' asserts (check_loaded) the same messages.
+pytest.register_assert_rewrite("tests.helpers")
 
 
 @pytest.fixture

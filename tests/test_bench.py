@@ -9,6 +9,8 @@ import math
 import pytest
 
 from nnrun import bench
+from nnrun.bench.models import IMAGE_SHAPE, SYNTHETIC
+from nnrun.bench.timing import first_batch
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +21,7 @@ def tiny():
 
 def test_results_are_complete_and_json_ready(tiny):
     results = json.loads(json.dumps(tiny))
-    assert results["extrapolated"] is True and results["batches"] == 2 and results["data"] == bench.SYNTHETIC
+    assert results["extrapolated"] is True and results["batches"] == 2 and results["data"] == SYNTHETIC
     assert results["sgemm_peak_gflops"] > 0
     assert [row["model"] for row in results["models"]] == ["cnn7"]
     for row in results["models"]:
@@ -49,15 +51,11 @@ def test_table_and_markdown_list_every_model(tiny):
 @pytest.mark.torch
 def test_torch_models_match_nnrun_parameter_counts():
     pytest.importorskip("torch")
-    import importlib.util
-
+    from nnrun.bench import torch_models
     from nnrun.model import Sequential
 
-    spec = importlib.util.spec_from_file_location("torch_models", bench.torch_models_path())
-    torch_models = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(torch_models)
     for name, model in bench.MODELS.items():
-        network = torch_models.build(model["layers"], model["input_shape"], bench.IMAGE_SHAPE)
+        network = torch_models.build(model["layers"], model["input_shape"], IMAGE_SHAPE)
         ours = Sequential.from_config({"input_shape": model["input_shape"], "layers": model["layers"]})
         assert sum(p.numel() for p in network.parameters()) == ours.num_params(), name
 
@@ -80,6 +78,6 @@ def test_cli_rejects_an_unknown_model(cli):
 
 @pytest.mark.slow
 def test_first_batch_cold_and_warm():
-    timing = bench.first_batch("mlp", threads=1, synthetic=True, warm_repeats=1)
+    timing = first_batch("mlp", threads=1, synthetic=True, warm_repeats=1)
     assert timing["cold_seconds"] > timing["cold_jit_seconds"] > 0
     assert 0 < timing["warm_seconds"] < timing["cold_seconds"]

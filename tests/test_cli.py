@@ -11,7 +11,7 @@ import time
 import numpy as np
 import yaml
 
-from tests.conftest import ROOT, small_config
+from tests.helpers import ROOT, small_config
 
 
 def write(path, config):
@@ -98,8 +98,10 @@ def test_check_prints_the_network_summary(cli):
 
 def test_check_reports_a_shape_mismatch_with_both_shapes(cli, tmp_path):
     config = small_config(
-        model={"input_shape": [1, 8, 8], "layers": [{"type": "conv2d", "filters": 4, "kernel": 3},
-                                                    {"type": "dense", "units": 10}]}  # fmt: skip
+        model={
+            "input_shape": [1, 8, 8],
+            "layers": [{"type": "conv2d", "filters": 4, "kernel": 3}, {"type": "dense", "units": 10}],
+        }
     )
     write(tmp_path / "c.yaml", config)
     result = cli("check", "c.yaml")

@@ -12,7 +12,9 @@ from nnrun.config import (
     EarlyStoppingConfig,
     ModelConfig,
     OptimizerConfig,
+    Override,
     TrainConfig,
+    apply_overrides,
     config_from_dict,
     config_reference,
     dump_yaml,
@@ -21,8 +23,9 @@ from nnrun.config import (
 )
 from nnrun.errors import ConfigError
 from nnrun.registry import DATASETS, INITIALIZERS, LAYERS, LOSSES, OPTIMIZERS, SCHEDULES
+from tests.helpers import ROOT
 
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+CONFIGS = ROOT / "configs"
 SHIPPED = ["quickstart", "cnn", "mlp", "moons", "digits_cnn"]
 
 # Line numbers matter: tests replace text in place so that each key stays on the line noted here.
@@ -49,9 +52,13 @@ train:
 
 # the preprocessing keys every dataset shares (nnrun.data.base.Loader), at their defaults
 COMMON_DATA_DEFAULTS = {
-    "classes": None, "positive": None,
-    "n_train": None, "n_test": None, "normalize": "scale",
-    "flatten": False, "augment": None,
+    "classes": None,
+    "positive": None,
+    "n_train": None,
+    "n_test": None,
+    "normalize": "scale",
+    "flatten": False,
+    "augment": None,
 }
 
 
@@ -123,7 +130,8 @@ def test_defaults_are_filled_in(tmp_path):
     assert config.optimizer.args == {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
     assert config.optimizer.spec() == {"type": "adam", **config.optimizer.args}
     assert config.optimizer.schedule == {"type": "constant"}
-    assert (config.optimizer.weight_decay, config.optimizer.decay_bias, config.optimizer.clip_norm) == (0.0, False, None)
+    optimizer = config.optimizer
+    assert (optimizer.weight_decay, optimizer.decay_bias, optimizer.clip_norm) == (0.0, False, None)
     assert config.train == TrainConfig(epochs=2, batch_size=16)
     assert config.data == {"dataset": "digits", "val": 0.15, "test": 0.2, **COMMON_DATA_DEFAULTS}
 
@@ -133,7 +141,14 @@ def test_resolved_is_plain_and_complete(tmp_path):
     text = edit("  lr: 0.001\n", "  lr: 0.001\n  schedule: {type: step, every: 2}\n", text)
     resolved = load(tmp_path, text).resolved()
     assert list(resolved) == ["name", "seed", "dtype", "data", "model", "loss", "optimizer", "train"]
-    assert resolved["data"] == {"dataset": "moons", "n": 1000, "noise": 0.2, "val": 0.15, "test": 0.2, **COMMON_DATA_DEFAULTS}
+    assert resolved["data"] == {
+        "dataset": "moons",
+        "n": 1000,
+        "noise": 0.2,
+        "val": 0.15,
+        "test": 0.2,
+        **COMMON_DATA_DEFAULTS,
+    }
     assert resolved["model"]["input_shape"] == [2]  # a list, so yaml.safe_dump can write it
     assert resolved["optimizer"] == {
         "type": "adam", "lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
@@ -145,7 +160,11 @@ def test_resolved_is_plain_and_complete(tmp_path):
 
 def test_conv_pairs_round_trip_through_yaml(tmp_path):
     text = edit("[64]", "[1, 8, 8]")
-    text = edit("    - {type: dense, units: 32, name: hidden}\n", "    - {type: conv2d, filters: 4, kernel: [3, 2], padding: [1, 0]}\n", text)
+    text = edit(
+        "    - {type: dense, units: 32, name: hidden}\n",
+        "    - {type: conv2d, filters: 4, kernel: [3, 2], padding: [1, 0]}\n",
+        text,
+    )
     config = load(tmp_path, text)
     assert config.model.layers[0]["kernel"] == (3, 2)
     text = dump_yaml(config.resolved())
@@ -246,7 +265,9 @@ def test_unknown_optimizer_key_offers_common_keys(tmp_path):
 
 def test_unknown_key_points_at_key_line_in_block_mapping(tmp_path):
     text = edit("  batch_size: 16\n", "  batch_size: 16\n  early_stopping:\n    monitor: val_loss\n    patiense: 2\n")
-    assert "run.yaml:19: train.early_stopping.patiense: unknown key 'patiense' (did you mean 'patience'?)" in error(tmp_path, text)
+    assert "run.yaml:19: train.early_stopping.patiense: unknown key 'patiense' (did you mean 'patience'?)" in error(
+        tmp_path, text
+    )
 
 
 @pytest.mark.parametrize(
@@ -293,9 +314,13 @@ def test_unknown_types_elsewhere(tmp_path):
     assert "run.yaml:12: optimizer.type: unknown optimizer type 'adma' (did you mean 'adam'?)" in error(
         tmp_path, edit("type: adam", "type: adma")
     )
-    assert "run.yaml:17: loss.type: unknown loss type 'hnige' (did you mean 'hinge'?)" in error(tmp_path, BASE + "loss: hnige\n")
+    assert "run.yaml:17: loss.type: unknown loss type 'hnige' (did you mean 'hinge'?)" in error(
+        tmp_path, BASE + "loss: hnige\n"
+    )
     text = edit("  lr: 0.001\n", "  lr: 0.001\n  schedule: cosin\n")
-    assert "run.yaml:14: optimizer.schedule.type: unknown schedule type 'cosin' (did you mean 'cosine'?)" in error(tmp_path, text)
+    assert "run.yaml:14: optimizer.schedule.type: unknown schedule type 'cosin' (did you mean 'cosine'?)" in error(
+        tmp_path, text
+    )
     assert "data: missing key 'dataset'" in error(tmp_path, edit("{dataset: digits}", "{val: 0.1}"))
     assert "data.type: unknown key 'type' (did you mean 'dataset'?)" in error(
         tmp_path, edit("{dataset: digits}", "{dataset: digits, type: moons}")
@@ -434,7 +459,10 @@ def test_override_errors_name_the_override(tmp_path):
 @pytest.mark.parametrize(
     ("override", "expected"),
     [
-        ("model.layers.7.units=3", "index 7 is out of range: model.layers has 4 entries (0..3); layers: 0 hidden (dense), 1 relu"),
+        (
+            "model.layers.7.units=3",
+            "index 7 is out of range: model.layers has 4 entries (0..3); layers: 0 hidden (dense), 1 relu",
+        ),
         ("model.layers[-9].units=3", "index -9 is out of range"),
         ("model.hiden.units=3", "the model has no key or layer named 'hiden' (did you mean 'hidden'?)"),
         ("model.layers.fc.units=3", "the model has no key or layer named 'fc'"),
@@ -456,7 +484,10 @@ def test_override_path_errors(tmp_path, override, expected):
 
 def test_override_of_missing_key_is_created_then_reported(tmp_path):
     message = error(tmp_path, overrides=["model.weight_int=he_normal"])
-    assert "--set model.weight_int=he_normal: model.weight_int: unknown key 'weight_int' (did you mean 'weight_init'?)" in message
+    assert (
+        "--set model.weight_int=he_normal: model.weight_int: unknown key 'weight_int' (did you mean 'weight_init'?)"
+        in message
+    )
 
 
 def test_overrides_on_config_from_dict():
@@ -484,3 +515,33 @@ def test_reference_mentions_every_field():
     assert "| `dataset` | string | required |" in text
     assert "| `units` | int (> 0) | required | output features |" in text
     assert "| `rate` | float (>= 0, < 1) | `0.5` |" in text
+
+
+@pytest.mark.parametrize(
+    "path, value",
+    [
+        ("model.hidden.units", 500),
+        ("optimizer.lr", 1.0e-4),
+        ("optimizer.schedule", {"type": "step", "every": 2, "gamma": 0.5}),
+        ("data.classes", [3, 8]),
+        ("name", "it's: a run"),
+        ("train.early_stopping", None),
+    ],
+)
+def test_an_override_from_a_value_is_the_override_its_text_gives(path, value):
+    """The sweep builds overrides from values; `--set TEXT` with the text it records must give the same."""
+    made = Override.of(path, value)
+    parsed = Override.parse(made.text)
+    assert (parsed.path, parsed.value) == (path, value)
+    raw_a, raw_b = small_raw(), small_raw()
+    assert apply_overrides(raw_a, [made])[0][1] == apply_overrides(raw_b, [made.text])[0][1]
+    assert raw_a == raw_b
+
+
+def small_raw():
+    return {
+        "name": "t",
+        "data": {"dataset": "digits"},
+        "model": {"input_shape": [64], "layers": [{"type": "dense", "units": 32, "name": "hidden"}, "relu"]},
+        "optimizer": {"type": "adam", "lr": 0.001},
+    }

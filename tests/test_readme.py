@@ -6,7 +6,7 @@ import os
 import re
 
 from nnrun.config import config_reference
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 START, END = "<!-- config-reference: start -->", "<!-- config-reference: end -->"
 
@@ -19,7 +19,9 @@ def test_config_reference_matches_the_schema():
     expected = f"{head}{START}\n{config_reference().strip()}\n{END}{tail}"
     if os.environ.get("NNRUN_UPDATE_README"):
         (ROOT / "README.md").write_text(expected)
-    assert readme == expected, "the README's config reference is stale: NNRUN_UPDATE_README=1 pytest tests/test_readme.py"
+    assert readme == expected, (
+        "the README's config reference is stale: NNRUN_UPDATE_README=1 pytest tests/test_readme.py"
+    )
 
 
 def test_ci_runs_the_readme_test_command():

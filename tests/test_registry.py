@@ -8,7 +8,8 @@ import nnrun.config  # noqa: F401  (fills every registry)
 from nnrun.errors import ConfigError
 from nnrun.registry import DATASETS, INITIALIZERS, LAYERS, LOSSES, OPTIMIZERS, SCHEDULES
 
-REQUIRED = {"units": 7, "filters": 3, "kernel": 3, "every": 2, "path": "x.npz"}  # sample values for arguments without a default
+# sample values for arguments without a default
+REQUIRED = {"units": 7, "filters": 3, "kernel": 3, "every": 2, "path": "x.npz"}
 REGISTRIES = [LAYERS, LOSSES, OPTIMIZERS, SCHEDULES, INITIALIZERS, DATASETS]
 ENTRIES = [(registry, name) for registry in REGISTRIES for name in registry.names()]
 

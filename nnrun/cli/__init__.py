@@ -5,6 +5,8 @@ Only typer is imported here; each verb imports the numerical stack when it runs,
 
 from __future__ import annotations
 
+import warnings
+
 import typer
 
 from nnrun.cli import bench, check, data, gradcheck, layers, train
@@ -28,8 +30,6 @@ app.command("bench")(bench.bench)
 
 
 def main() -> None:
-    import warnings
-
     # a loader's warning (say, skipped unreadable images) reads as one line, not a source listing
     warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"
     app()

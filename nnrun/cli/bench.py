@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -46,12 +47,10 @@ def bench(
 
     Example: nnrun bench --models cnn --batches 200 --reps 3
     """
-    import json
+    from rich.console import Console  # imported here: keeps `nnrun --help` fast
 
-    from rich.console import Console
-
-    from nnrun import bench as harness
-    from nnrun.results import atomic_write_text
+    from nnrun import bench as harness  # likewise (yaml, subprocess, the harness itself)
+    from nnrun.io import atomic_write_text  # likewise: imports numpy
 
     console = Console(stderr=True)
     results = harness.run(

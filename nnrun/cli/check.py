@@ -12,7 +12,7 @@ def check(config: ConfigPath, overrides: Overrides = None, debug: Debug = False)
 
     Example: nnrun check configs/cnn.yaml
     """
-    from rich.console import Console
+    from rich.console import Console  # imported here: keeps `nnrun --help` fast
     from rich.table import Table
 
     from nnrun.config import load_config

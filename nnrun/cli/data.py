@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from nnrun.cli.check import human_bytes
 from nnrun.cli.errors import handles_errors
 from nnrun.cli.options import Debug, Offline, apply_offline
 
@@ -34,7 +35,7 @@ def list_datasets(debug: Debug = False) -> None:
 
     Example: nnrun data list
     """
-    from rich.console import Console
+    from rich.console import Console  # imported here: keeps `nnrun --help` fast
     from rich.table import Table
 
     from nnrun.data.catalog import entries
@@ -70,7 +71,7 @@ def download(
 
     Example: nnrun data download mnist
     """
-    from rich.console import Console
+    from rich.console import Console  # imported here: keeps `nnrun --help` fast
 
     from nnrun.data.catalog import fetch
 
@@ -100,15 +101,20 @@ def info(
 
     Example: nnrun data info digits --set classes=[3,8] --grid digits.png
     """
-    from rich.console import Console
+    from rich.console import Console  # imported here: keeps `nnrun --help` fast
     from rich.markup import escape
     from rich.table import Table
 
-    from nnrun.cli.check import human_bytes
+    from nnrun.config import apply_overrides
     from nnrun.data.catalog import SAMPLE, inspect_dataset, save_grid
 
     apply_offline(offline)
-    report = inspect_dataset(name, settings or (), seed)
+    # `key=value` settings are --set overrides under `data.` (the prefix is optional)
+    raw: dict = {"data": {"dataset": name}}
+    apply_overrides(
+        raw, [text if text.strip().startswith("data.") else f"data.{text.strip()}" for text in settings or ()]
+    )
+    report = inspect_dataset(raw["data"], seed)
     ds = report.dataset
     console = Console(highlight=False, soft_wrap=True)
     console.print(

@@ -9,14 +9,14 @@ from typing import Any
 
 import typer
 
+from nnrun.errors import NnrunError
+
 
 def handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a verb: NnrunError -> its message and exit code (1 generic, 2 bad input, 3 diverged)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from nnrun.errors import NnrunError
-
         try:
             return command(*args, **kwargs)
         except NnrunError as error:
@@ -32,7 +32,7 @@ def handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def report(text: str) -> None:
-    from rich.console import Console
+    from rich.console import Console  # imported here: keeps `nnrun --help` fast
     from rich.markup import escape
 
     Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]{escape(text)}[/]")

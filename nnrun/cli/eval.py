@@ -15,14 +15,16 @@ from nnrun.cli.options import Debug, RunDir
 def eval_run(
     run_dir: RunDir,
     split: Annotated[str, typer.Option(help="Split to evaluate: train, val or test.")] = "test",
-    save_logits: Annotated[Path | None, typer.Option("--save-logits", help="Save logits and labels to this .npz.")] = None,
+    save_logits: Annotated[
+        Path | None, typer.Option("--save-logits", help="Save logits and labels to this .npz.")
+    ] = None,
     debug: Debug = False,
 ) -> None:
     """Load RUN_DIR/model.npz and report loss and accuracy on a split.
 
     Example: nnrun eval results/quickstart/<run-id> --split val --save-logits val_logits.npz
     """
-    from rich.console import Console
+    from rich.console import Console  # imported here: keeps `nnrun --help` fast
 
     from nnrun.evaluate import evaluate_run
 

@@ -22,7 +22,7 @@ def gradcheck(
 
     Example: nnrun gradcheck configs/moons.yaml
     """
-    from rich.console import Console
+    from rich.console import Console  # imported here: keeps `nnrun --help` fast
     from rich.table import Table
 
     from nnrun.config import load_config

@@ -12,7 +12,7 @@ def layers(debug: Debug = False) -> None:
 
     Example: nnrun layers
     """
-    from rich.console import Console
+    from rich.console import Console  # imported here: keeps `nnrun --help` fast
     from rich.table import Table
 
     import nnrun.config  # noqa: F401  (imports every family, filling the registries)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -23,13 +24,13 @@ Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback on
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")]
 Offline = Annotated[
     bool,
-    typer.Option("--offline", help="Never download: use only local data (same as NNRUN_OFFLINE=1).", envvar="NNRUN_OFFLINE"),
+    typer.Option(
+        "--offline", help="Never download: use only local data (same as NNRUN_OFFLINE=1).", envvar="NNRUN_OFFLINE"
+    ),
 ]
 
 
 def apply_offline(offline: bool) -> None:
     """Make --offline visible to the data loaders, which read NNRUN_OFFLINE."""
     if offline:
-        import os
-
         os.environ["NNRUN_OFFLINE"] = "1"

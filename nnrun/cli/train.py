@@ -9,14 +9,19 @@ import typer
 
 from nnrun.cli.errors import handles_errors
 from nnrun.cli.options import Debug, Offline, Overrides, Quiet, apply_offline
+from nnrun.errors import ConfigError
 
 
 @handles_errors
 def train(
     config: Annotated[Path | None, typer.Argument(help="YAML config file (omit with --resume).")] = None,
     overrides: Overrides = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Run folder to create (default results/<name>/<run-id>).")] = None,
-    resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this folder from its checkpoint.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Run folder to create (default results/<name>/<run-id>).")
+    ] = None,
+    resume: Annotated[
+        Path | None, typer.Option("--resume", help="Continue the run in this folder from its checkpoint.")
+    ] = None,
     quiet: Quiet = False,
     offline: Offline = False,
     debug: Debug = False,
@@ -25,15 +30,11 @@ def train(
 
     Example: nnrun train configs/quickstart.yaml --set train.epochs=5
     """
-    from nnrun import trainer as api
-    from nnrun.errors import ConfigError
+    from nnrun import trainer as api  # imported here: keeps `nnrun --help` fast
+    from nnrun.reporter import RichReporter
 
     apply_offline(offline)
-    reporter = None
-    if not quiet:
-        from nnrun.progress import RichReporter
-
-        reporter = RichReporter()
+    reporter = None if quiet else RichReporter()
     if resume is not None:
         if config is not None or overrides or out is not None:
             raise ConfigError(

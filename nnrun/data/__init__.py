@@ -1,18 +1,19 @@
 """Datasets: importing this package registers every loader in `nnrun.registry.DATASETS`.
 
 `load_dataset(cfg["data"], seed)` turns the config's data section into a Dataset; `batches` iterates a split.
+Every module in this folder is imported here, so a new dataset registers by being a file: no list to edit.
 """
 
-from __future__ import annotations
+import importlib
+import pkgutil
 
-import inspect
-from typing import Any
-
-from nnrun.data import cifar, digits, files, idx, notmnist, synthetic  # noqa: F401  (registration)
 from nnrun.data.augment import Augment, AugmentConfig
-from nnrun.data.base import Dataset, Loader, Split, batches, num_batches
-from nnrun.errors import ConfigError
-from nnrun.registry import DATASETS
+from nnrun.data.base import Loader
+from nnrun.data.dataset import Dataset, Split, batches, num_batches
+from nnrun.data.load import dataset_info, get_loader, load_dataset
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
     "Augment",
@@ -26,30 +27,3 @@ __all__ = [
     "load_dataset",
     "num_batches",
 ]
-
-
-def get_loader(data_cfg: dict[str, Any]) -> Loader:
-    """Validate a data section (`{dataset: name, ...}`) and construct its loader."""
-    if not isinstance(data_cfg, dict) or not ({"dataset", "type"} & data_cfg.keys()):
-        raise ConfigError(
-            f"the data section must be a mapping with a 'dataset' key, got {data_cfg!r}",
-            where="data",
-            hint=f"datasets: {', '.join(DATASETS.names())}",
-        )
-    spec = dict(data_cfg)
-    if "dataset" in spec:
-        # `type` is accepted too, for a section the config module has already renamed
-        if "type" in spec:
-            raise ConfigError("give the dataset once, as `dataset:` (not also `type:`)", where="data")
-        spec["type"] = spec.pop("dataset")
-    return DATASETS.build(spec, where="data")
-
-
-def load_dataset(data_cfg: dict[str, Any], seed: int) -> Dataset:
-    """The Dataset for a config's data section, preprocessed; the seed fixes generated points, splits, subsamples."""
-    return get_loader(data_cfg).load(seed)
-
-
-def dataset_info() -> dict[str, str]:
-    """Registered dataset name -> one-line description."""
-    return {name: (inspect.getdoc(cls) or "").split("\n")[0] for name, cls in DATASETS.items()}

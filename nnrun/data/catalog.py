@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import inspect
 import io
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nnrun.data import get_loader
-from nnrun.data.base import SPLIT_NAMES, Dataset, Loader, batches
+from nnrun.data.base import Loader
+from nnrun.data.dataset import SPLIT_NAMES, Dataset, batches
+from nnrun.data.load import get_loader
 from nnrun.errors import ConfigError, DataError, NnrunError
+from nnrun.io import atomic_write_bytes
 from nnrun.registry import DATASETS
 
 # Examples per split run through `batches` to show the value range after normalisation.
@@ -136,18 +137,8 @@ class Report:
         return sum(s.nbytes for s in self.splits)
 
 
-def data_spec(name: str, settings: Sequence[str] = ()) -> dict[str, Any]:
-    """`{dataset: name}` with `key=value` settings applied (YAML values, as --set); a `data.` prefix is optional."""
-    from nnrun.config import apply_overrides
-
-    raw: dict[str, Any] = {"data": {"dataset": name}}
-    apply_overrides(raw, [text if text.strip().startswith("data.") else f"data.{text.strip()}" for text in settings])
-    return raw["data"]
-
-
-def inspect_dataset(name: str, settings: Sequence[str] = (), seed: int = 0) -> Report:
-    """Load a dataset with the given data keys and gather its counts, ranges and memory."""
-    spec = data_spec(name, settings)
+def inspect_dataset(spec: dict[str, Any], seed: int = 0) -> Report:
+    """Load a dataset from its data section (`{dataset: name, ...}`) and gather its counts, ranges and memory."""
     loader: Loader = get_loader(spec)
     dataset = loader.load(seed)
     report = Report(dataset, {"dataset": loader.type_name, **loader.get_config()}, _where(loader))
@@ -198,12 +189,10 @@ def save_grid(dataset: Dataset, path: str | Path, per_class: int = 10, max_class
     Images are drawn from the train split as stored, stretched to the split's value range (not standardised).
     Returns what was drawn.
     """
-    import matplotlib
+    import matplotlib  # imported here: it is slow to load, and only this verb draws
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from nnrun.results import atomic_write_bytes
 
     if dataset.image_shape is not None:
         figure, what = _image_grid(plt, dataset, per_class, max_classes)

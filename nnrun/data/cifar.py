@@ -17,7 +17,8 @@ import numpy as np
 from pydantic import Field
 
 from nnrun.data import download, locate
-from nnrun.data.base import Dataset, Loader, Split
+from nnrun.data.base import Loader
+from nnrun.data.dataset import Dataset, Split
 from nnrun.errors import DataError
 from nnrun.registry import DATASETS
 

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import Field
 
-from nnrun.data.base import Dataset, Loader, Split, SplitSize
+from nnrun.data.base import Loader, SplitSize
+from nnrun.data.dataset import Dataset, Split
 from nnrun.errors import DataError
 from nnrun.registry import DATASETS
 

@@ -14,7 +14,8 @@ import numpy as np
 from pydantic import Field
 
 from nnrun.data import images, locate
-from nnrun.data.base import SPLIT_NAMES, Dataset, Loader, Split, SplitSize
+from nnrun.data.base import Loader, SplitSize
+from nnrun.data.dataset import SPLIT_NAMES, Dataset, Split
 from nnrun.data.files import npz_array, open_npz
 from nnrun.errors import DataError
 from nnrun.registry import DATASETS

@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
 from nnrun.data.augment import Augment
-from nnrun.data.base import (
+from nnrun.data.dataset import (
     SPLIT,
     SPLIT_NAMES,
     SUBSAMPLE_TEST,
     SUBSAMPLE_TRAIN,
     Dataset,
-    Loader,
     Split,
     data_rng,
     split_count,
@@ -33,6 +33,19 @@ from nnrun.errors import ConfigError, DataError
 # Rows of float64 per chunk when computing the standardisation statistics: a few MB at a time instead
 # of a float copy of the whole train split (MNIST: 376 MB as float64).
 STATS_CHUNK = 1 << 20
+
+
+class Settings(Protocol):
+    """The common data keys, as a Loader (nnrun.data.base) holds them; a dataset may add its own `test`."""
+
+    classes: list[int] | None
+    positive: list[int] | None
+    val: int | float
+    n_train: int | None
+    n_test: int | None
+    normalize: str
+    flatten: bool
+    augment: dict[str, Any] | None
 
 
 @dataclass
@@ -60,7 +73,7 @@ class Part:
         return self.source.x if self.index is None else np.take(self.source.x, self.index, axis=0)
 
 
-def prepare(raw: Dataset, loader: Loader, seed: int) -> Dataset:
+def prepare(raw: Dataset, loader: Settings, seed: int) -> Dataset:
     """The Dataset a run trains on: `raw` (official splits as published) after the loader's common keys."""
     data_rng(seed, SPLIT)  # checks the seed before any work
     parts = {name: Part(split, None, split.y) for name, split in raw.splits.items()}
@@ -177,7 +190,7 @@ def binary_labels(
     return to_final, ["rest", joined]
 
 
-def hold_out(parts: dict[str, Part], loader: Loader, seed: int, notes: list[str]) -> None:
+def hold_out(parts: dict[str, Part], loader: Settings, seed: int, notes: list[str]) -> None:
     """Split val (and test, for datasets without one) off the training pool, stratified, in place.
 
     Fractions are of the training pool: the published train split, which for a dataset without an

@@ -1,7 +1,7 @@
 """Seeded 2-D toy problems (moons, circles, spirals, xor) for seconds-long runs and decision-boundary plots.
 
 Moons and circles follow scikit-learn's make_moons/make_circles (same curves, same Gaussian noise) but
-draw from the run's numpy Generator, and need no scikit-learn import (0.9 s). Features are float64
+draw from the run's numpy Generator, and need no (slow) scikit-learn import. Features are float64
 (N, 2), cast to the run dtype by `batches`.
 """
 
@@ -12,7 +12,8 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import Field
 
-from nnrun.data.base import GENERATE, Dataset, Loader, Split, SplitSize, data_rng
+from nnrun.data.base import Loader, SplitSize
+from nnrun.data.dataset import GENERATE, Dataset, Split, data_rng
 from nnrun.registry import DATASETS
 
 Count = Annotated[int, Field(gt=0, description="number of points in all splits together")]

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from nnrun.errors import ShapeError
+from nnrun.initializers import DEFAULT_BIAS_INIT, DEFAULT_WEIGHT_INIT
 from nnrun.registry import Configurable
 
 Shape = tuple[int, ...]
@@ -25,8 +26,8 @@ class BuildContext:
     dtype: np.dtype
     init_rng: np.random.Generator  # draws initial weights
     noise_rng: np.random.Generator  # draws dropout masks (and any other training-time noise)
-    weight_init: str | dict[str, Any] = "xavier_uniform"
-    bias_init: str | dict[str, Any] = "zeros"
+    weight_init: str | dict[str, Any] = DEFAULT_WEIGHT_INIT
+    bias_init: str | dict[str, Any] = DEFAULT_BIAS_INIT
     extra: dict[str, Any] = field(default_factory=dict)
 
 

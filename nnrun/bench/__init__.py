@@ -1,0 +1,26 @@
+"""`nnrun bench` (and benchmarks/bench.py): training speed of nnrun beside PyTorch on the reports' three models.
+
+How it measures (benchmarks/README.md has the figures):
+- Each framework trains each model in its own worker subprocess (worker.py), so each one's peak RSS
+  (VmHWM) is its own. The parent (timing.py) drives the two workers in turn, one repetition each,
+  alternating which goes first, and never lets them run at once; on a shared, noisy machine the ratio of
+  neighbouring repetitions stays meaningful.
+- nnrun runs through `Trainer.train_step` of a Trainer built from a config, as `nnrun train` does: forward,
+  loss, backward, Adam, accuracy bookkeeping. torch trains the same networks (torch_models.py). Both take
+  the same float32 batches from `nnrun.data.batches`, shuffled by generators of the same seed; torch wraps
+  them with `torch.from_numpy`.
+- A repetition is one epoch (or `batches` batches, extrapolated to an epoch); a warm-up of `warmup` batches
+  before the repetitions (JIT compile, first allocations) is not timed. The figure is the median.
+- Training FLOPs per epoch = 3 x forward FLOPs (nnrun's `model.summary()`) x examples: backward costs about
+  twice the forward (one GEMM for the input gradient, one for the weight gradient per forward GEMM).
+  Both frameworks are credited with the same count; the sgemm peak is a large np.matmul at the same threads.
+- Start-up: `nnrun --help`, and a fresh process to the end of the first batch of `nnrun.train` (probe.py).
+
+Every worker imports this package, so it and the parent's modules import nothing heavy at module level.
+"""
+
+from nnrun.bench.models import MODELS
+from nnrun.bench.table import markdown, report
+from nnrun.bench.timing import BenchError, run, worker_env
+
+__all__ = ["MODELS", "BenchError", "markdown", "report", "run", "worker_env"]

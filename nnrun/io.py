@@ -1,0 +1,133 @@
+"""File formats at the bottom of nnrun: atomic writes, .npz, CSV and YAML text. Everything may use it.
+
+Every results file is written to a temporary file in the same folder and renamed into place, so a crash
+leaves the old or the new file, never half of one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+# --- atomic writes ----------------------------------------------------------------------------
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+# --- npz ----------------------------------------------------------------------------------------
+
+
+def atomic_savez(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def read_npz(path: str | Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        return {key: data[key] for key in data.files}
+
+
+# --- CSV ----------------------------------------------------------------------------------------
+
+
+def format_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float | np.floating):
+        return repr(float(value))
+    return str(value)
+
+
+def csv_text(columns: list[str], rows: Iterable[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([format_value(row.get(column)) for column in columns])
+    return out.getvalue()
+
+
+def read_csv(path: str | Path) -> list[dict[str, Any]]:
+    """Rows with numbers parsed back (empty cells become None)."""
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return [{key: parse_number(value) for key, value in row.items()} for row in rows]
+
+
+def parse_number(text: str) -> Any:
+    if text == "":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return text
+
+
+# --- YAML text ------------------------------------------------------------------------------------
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list) -> yaml.Node:
+    flow = len(data) <= 8 and all(isinstance(item, (int, float, str, bool)) or item is None for item in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+_Dumper.add_representer(list, _represent_list)
+
+
+def dump_yaml(data: dict[str, Any]) -> str:
+    """YAML text for a config dict, keys in their given order, short lists of numbers inline."""
+    return yaml.dump(plain(data), Dumper=_Dumper, sort_keys=False, allow_unicode=True)
+
+
+def inline(value: Any) -> str:
+    """A short one-line YAML rendering of a value, for messages and tables."""
+    if isinstance(value, str):
+        return repr(value)
+    try:
+        text = yaml.dump(plain(value), Dumper=_Dumper, default_flow_style=True, width=10_000).strip()
+    except yaml.YAMLError:
+        return repr(value)
+    return text.removesuffix("...").strip()
+
+
+def plain(value: Any) -> Any:
+    """Deep copy into YAML-safe builtins: tuples become lists, numpy scalars Python numbers."""
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    if hasattr(value, "item") and callable(value.item) and not isinstance(value, (str, bytes)):
+        return value.item()
+    return value

@@ -1,0 +1,1 @@
+"""Datasets: file formats, locating and downloading, preparing splits, and the data CLI."""

@@ -1,0 +1,1 @@
+"""Layers and their kernels: against NumPy references, numerical gradients, shapes and configs."""

@@ -1,0 +1,1 @@
+"""Layers and optimizers against PyTorch (skipped when torch is not importable)."""

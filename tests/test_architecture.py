@@ -1,0 +1,140 @@
+"""The layering of nnrun/: every import points down the stack drawn in the README, and no module is too long.
+
+Imports anywhere in a module count, function-local ones included: a local import hides a dependency from
+a reader, not from this test.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT
+
+PACKAGE = ROOT / "nnrun"
+
+# Bottom to top. A module may import its own layer and the layers below it, never one above.
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("foundation", ("nnrun", "nnrun.errors", "nnrun.io", "nnrun.registry", "nnrun.params", "nnrun.runtime")),
+    ("kernels", ("nnrun.kernels",)),
+    (
+        "components",
+        ("nnrun.initializers", "nnrun.layers", "nnrun.losses", "nnrun.optimizers", "nnrun.schedules", "nnrun.data"),
+    ),
+    ("config", ("nnrun.config",)),
+    ("model", ("nnrun.model", "nnrun.gradcheck")),
+    ("run folders, read", ("nnrun.results", "nnrun.plots")),
+    ("evaluation and the run's writer", ("nnrun.evaluate", "nnrun.run_folder", "nnrun.reporter")),
+    ("trainer", ("nnrun.trainer",)),
+    ("bench", ("nnrun.bench",)),
+    ("cli", ("nnrun.cli", "nnrun.__main__")),
+]
+MAX_LINES = 500
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imports(path: Path, known: set[str]) -> set[str]:
+    """The nnrun modules `path` imports; `from pkg import name` counts as pkg.name where that is a module."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                child = f"{node.module}.{alias.name}"
+                found.add(child if child in known else node.module)
+    return {name for name in found if name == "nnrun" or name.startswith("nnrun.")}
+
+
+def layer_of(module: str) -> int:
+    best, rank = -1, None
+    for index, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best:
+                best, rank = len(prefix), index
+    if rank is None:
+        raise AssertionError(f"{module} is in no layer: add it to LAYERS in tests/test_architecture.py")
+    return rank
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """`a (layer) imports b (higher layer)` for every import that points up the stack."""
+    problems = []
+    for module, targets in sorted(graph.items()):
+        for target in sorted(targets):
+            if layer_of(target) > layer_of(module):
+                problems.append(
+                    f"{module} ({LAYERS[layer_of(module)][0]}) imports {target} ({LAYERS[layer_of(target)][0]})"
+                )
+    return problems
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Import cycles among modules (the root package `nnrun`, whose names load lazily, left out)."""
+    found, state = [], {}
+
+    def visit(module: str, stack: list[str]) -> None:
+        state[module] = "open"
+        for target in sorted(graph.get(module, ())):
+            if target == "nnrun" or target == module:
+                continue
+            if state.get(target) == "open":
+                found.append(stack[stack.index(target) :] + [target])
+            elif target not in state:
+                visit(target, stack + [target])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    known = modules()
+    return {name: imports(path, set(known)) for name, path in known.items()}
+
+
+def test_every_import_points_down_the_layers():
+    assert upward_imports(import_graph()) == []
+
+
+def test_no_import_cycles():
+    assert cycles(import_graph()) == []
+
+
+def test_the_checks_catch_an_upward_import_and_a_cycle():
+    """What the two tests above would report if io imported the trainer, and model imported results."""
+    graph = import_graph()
+    graph["nnrun.io"] = graph["nnrun.io"] | {"nnrun.trainer"}
+    assert "nnrun.io (foundation) imports nnrun.trainer (trainer)" in upward_imports(graph)
+    graph["nnrun.model"] = graph["nnrun.model"] | {"nnrun.results"}
+    assert ["nnrun.model", "nnrun.results", "nnrun.model"] in cycles(graph)
+
+
+def test_results_and_plots_never_import_the_trainer():
+    graph = import_graph()
+    for reader in ("nnrun.results", "nnrun.plots"):
+        reach, todo = set(), [reader]
+        while todo:
+            for target in graph.get(todo.pop(), ()):
+                if target not in reach:
+                    reach.add(target)
+                    todo.append(target)
+        assert not {m for m in reach if m.startswith(("nnrun.trainer", "nnrun.cli", "nnrun.bench"))}, reader
+
+
+@pytest.mark.parametrize("name", sorted(modules()))
+def test_modules_stay_short(name):
+    lines = len(modules()[name].read_text().splitlines())
+    assert lines <= MAX_LINES, f"{name} has {lines} lines: split it by concept (or say at its top why not)"
