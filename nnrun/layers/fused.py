@@ -16,7 +16,7 @@ masks the gradient and sums the bias gradient in one pass (nnrun.kernels.activat
 an array fewer each way than dense and relu apart.
 
 The results are those of the separate layers: the same sums, the same maximum and relu, and the
-same gradient, bit for bit (tests/test_fused.py).
+same gradient, bit for bit (tests/layers/test_fused.py).
 """
 
 from __future__ import annotations
