@@ -36,9 +36,7 @@ def evaluate(model: Sequential, loss: Loss, split: Split, batch_size: int, *, ke
         if keep_logits:
             kept.append(logits.copy())  # the next forward pass may reuse the layers' output buffers
     n = len(split.y)
-    logits = (
-        (np.concatenate(kept) if kept else np.zeros((0, *model.output_shape), model.dtype)) if keep_logits else None
-    )
+    logits = np.concatenate(kept) if keep_logits else None
     return Evaluation(loss_sum / n, correct / n, n, logits)
 
 
