@@ -6,6 +6,9 @@ The Python API, for notebooks and scripts (the CLI is a thin shell over it):
     run = nnrun.train("configs/quickstart.yaml", overrides=["train.epochs=5"])
     run.summary["best"], run.history[-1], run.path
     run = nnrun.load_run(run.path)
+    study = nnrun.sweep("configs/studies/hidden_units.yaml", workers=2)
+    study.summary, study.best, study.trials
+    study = nnrun.load_sweep(study.path)
 
 Names are imported on first use so that `nnrun --help` stays fast.
 """
@@ -44,8 +47,11 @@ thread_defaults_set: list[str] = _set_thread_defaults()  # the keys this import 
 _API = {
     "train": ("nnrun.trainer", "train"),
     "resume": ("nnrun.trainer", "resume"),
+    "sweep": ("nnrun.sweeps.run", "sweep"),
     "load_run": ("nnrun.results", "load_run"),
+    "load_sweep": ("nnrun.results", "load_sweep"),
     "Run": ("nnrun.results", "Run"),
+    "Sweep": ("nnrun.results", "Sweep"),
     "load_config": ("nnrun.config", "load_config"),
     "config_from_dict": ("nnrun.config", "config_from_dict"),
     "load_model": ("nnrun.model", "load_model"),

@@ -3,6 +3,9 @@
 model.npz layout (framework-neutral, loadable with plain numpy, no pickle):
   "<index>.<layer name or type>.<param>"  float arrays, e.g. "00.conv2d.weight" (out, in, kh, kw),
                                           "04.hidden.weight" (in, out), "05.batchnorm.running_mean"
+  "<index>.<name>.<block>.<param>"        a dense_stack's blocks, from 0 (nnrun/layers/stack.py):
+                                          "00.hidden.1.weight" (in, out), "00.hidden.1.bias",
+                                          "00.hidden.0.batchnorm.gamma", "00.hidden.0.batchnorm.running_var"
   "__config__"                            the resolved model section as a JSON string (0-d unicode array)
 """
 

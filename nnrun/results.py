@@ -11,7 +11,14 @@ results/<name>/<run-id>/
   curves.png       accuracy and loss against epoch
   train.log        the log of the run
 
-nnrun.run_folder writes them; this module, plots and reports only read them.
+results/<name>/sweep-<base hash>/    (nnrun sweep; see load_sweep)
+  sweep.yaml       the config as read, the sweep's own --set, the resolved base config and the spec
+  trials/<id>/     one run folder per trial, the layout above
+  trials.csv       one row per trial: parameters, seed, status, error, best and last metrics, seconds, command
+  summary.csv      one row per parameter point: mean and std over seeds, the best point marked
+  summary.md       the same table, mean ± std, for a paper or a README
+
+nnrun.run_folder and nnrun.sweeps write them; this module, plots and reports only read them.
 """
 
 from __future__ import annotations
@@ -32,6 +39,19 @@ METRIC_COLUMNS = [
     "val_loss", "val_acc", "test_loss", "test_acc",
 ]  # fmt: skip
 TIMING_COLUMNS = ["epoch", "step", "seconds", "samples_per_sec"]
+SPLIT_METRICS = ["test_acc", "test_loss", "val_acc", "val_loss", "train_acc", "train_loss"]
+# trials.csv: these, with the sweep's parameter paths after `seed`
+TRIAL_COLUMNS = [
+    "trial", "point", "seed", "status", "error",
+    *(f"{at}_{metric}" for at in ("best", "last") for metric in ["epoch", *SPLIT_METRICS]),
+    "seconds", "threads", "attempts", "run_dir", "command",
+]  # fmt: skip
+# summary.csv: these, with the parameter paths after `point`; `seconds_mean` is the one wall-clock column
+SUMMARY_COLUMNS = [
+    "point", "seeds", "failed",
+    *(f"{metric}_{stat}" for metric in SPLIT_METRICS for stat in ("mean", "std")),
+    "epoch_mean", "best", "seconds_mean",
+]  # fmt: skip
 
 
 @dataclass
@@ -61,6 +81,61 @@ def load_run(path: str | Path) -> Run:
     history = read_csv(path / "metrics.csv") if (path / "metrics.csv").is_file() else []
     summary = json.loads((path / "summary.json").read_text()) if (path / "summary.json").is_file() else {}
     return Run(path=path, config=config, history=history, summary=summary)
+
+
+@dataclass
+class Sweep:
+    """A sweep folder read back: sweep.yaml's parts, trials.csv and summary.csv rows (parameters parsed)."""
+
+    path: Path
+    spec: dict[str, Any]
+    base: dict[str, Any]
+    source: str
+    overrides: list[str]
+    trials: list[dict[str, Any]] = field(default_factory=list)
+    summary: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def parameters(self) -> list[str]:
+        return list(self.spec.get("parameters", {}))
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [row for row in self.trials if row["status"] in ("failed", "interrupted", "pending")]
+
+    @property
+    def best(self) -> dict[str, Any] | None:
+        return next((row for row in self.summary if row.get("best")), None)
+
+    def run(self, trial: str) -> Run:
+        return load_run(self.path / "trials" / trial)
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Read a sweep folder (results/<name>/sweep-<hash>/); tables it has not written yet read as empty."""
+    path = Path(path)
+    if not (path / "sweep.yaml").is_file():
+        raise RunError(f"{path} is not a sweep folder (no sweep.yaml)", hint="pass a folder that nnrun sweep wrote")
+    saved = yaml.safe_load((path / "sweep.yaml").read_text())
+    parameters = list(saved["spec"].get("parameters", {}))
+    tables = []
+    for name in ("trials.csv", "summary.csv"):
+        rows = read_csv(path / name) if (path / name).is_file() else []
+        for row in rows:
+            for key in parameters:
+                row[key] = parse_cell(row.get(key))
+        tables.append(rows)
+    return Sweep(path, saved["spec"], saved["base"], saved["source"], saved["overrides"], *tables)
+
+
+def parse_cell(text: Any) -> Any:
+    """A parameter cell back to its value: cells are YAML text, a string left bare."""
+    if not isinstance(text, str):
+        return text
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:

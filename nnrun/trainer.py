@@ -223,6 +223,10 @@ class Trainer:
                 threads=self.threads,
             )
         )
+        if self.config.sweep is not None and not step:
+            ignored = "the config's sweep: section is ignored by a single run; `nnrun sweep CONFIG` runs the study"
+            self.folder.log(ignored)
+            self.reporter.message(ignored)
         self.jit_seconds = self.warm_up()
         self.reporter.compiled(self.jit_seconds)
 
@@ -365,16 +369,8 @@ class Trainer:
     def warm_up(self) -> float:
         """Run each kernel once on a throwaway copy so JIT compile time is measured apart from training."""
         tick = time.perf_counter()
-        model = copy.deepcopy(self.model)
         xb, yb = next(batches(self.dataset.splits["train"], 2, self.dtype))
-        logits = model.forward(xb, train=True)
-        _, dlogits = self.loss.value_and_grad(logits, yb)
-        model.backward(dlogits, input_grad=False)
-        opt = self.config.optimizer
-        optimizer = OPTIMIZERS.build(opt.spec())
-        optimizer.setup(model.params(opt.weight_decay, opt.decay_bias))
-        optimizer.step(self.base_lr)
-        model.forward(xb, train=False)
+        run_kernels_once(copy.deepcopy(self.model), self.loss, self.config, xb, yb)
         return time.perf_counter() - tick
 
     def finish(self, error: str | None = None) -> Run:
@@ -425,3 +421,27 @@ class Trainer:
             summary["error"] = error
         self.folder.write_summary(summary, markdown=markdown)
         return summary
+
+
+def compile_kernels(config: Config) -> None:
+    """Compile (or load from numba's cache) the kernels a run of `config` calls, on a batch of zeros.
+
+    A sweep's driver calls it for each point before its workers start, so that they load the kernels from
+    the cache instead of all compiling them at once. A model that does not build raises its ShapeError.
+    """
+    resolved = config.resolved()
+    model = Sequential.from_config(resolved["model"], dtype=config.dtype, seed=config.seed)
+    xb = np.zeros((2, *model.input_shape), dtype=config.dtype)
+    run_kernels_once(model, LOSSES.build(resolved["loss"]), config, xb, np.zeros(2, dtype=np.int64))
+
+
+def run_kernels_once(model: Sequential, loss, config: Config, xb: np.ndarray, yb: np.ndarray) -> None:
+    """One training step and one evaluation pass of `model` (changed by it) on the batch (xb, yb)."""
+    logits = model.forward(xb, train=True)
+    _, dlogits = loss.value_and_grad(logits, yb)
+    model.backward(dlogits, input_grad=False)
+    opt = config.optimizer
+    optimizer = OPTIMIZERS.build(opt.spec())
+    optimizer.setup(model.params(opt.weight_decay, opt.decay_bias))
+    optimizer.step(float(opt.lr))
+    model.forward(xb, train=False)

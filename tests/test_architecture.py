@@ -28,6 +28,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("run folders, read", ("nnrun.results", "nnrun.plots")),
     ("evaluation and the run's writer", ("nnrun.evaluate", "nnrun.run_folder", "nnrun.reporter")),
     ("trainer", ("nnrun.trainer",)),
+    ("sweep", ("nnrun.sweeps",)),
     ("bench", ("nnrun.bench",)),
     ("cli", ("nnrun.cli", "nnrun.__main__")),
 ]
@@ -131,7 +132,9 @@ def test_results_and_plots_never_import_the_trainer():
                 if target not in reach:
                     reach.add(target)
                     todo.append(target)
-        assert not {m for m in reach if m.startswith(("nnrun.trainer", "nnrun.cli", "nnrun.bench"))}, reader
+        assert not {m for m in reach if m.startswith(("nnrun.trainer", "nnrun.sweeps", "nnrun.cli", "nnrun.bench"))}, (
+            reader
+        )
 
 
 @pytest.mark.parametrize("name", sorted(modules()))

@@ -22,7 +22,7 @@ def write(path, config):
 def test_help_lists_every_verb(cli):
     result = cli("--help")
     assert result.returncode == 0
-    for verb in ("train", "check", "gradcheck", "eval", "layers"):
+    for verb in ("train", "sweep", "check", "gradcheck", "eval", "layers"):
         assert verb in result.stdout
 
 
@@ -161,3 +161,22 @@ def test_sigkill_then_resume_gives_the_uninterrupted_metrics(cli, tmp_path):
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "killed" / "metrics.csv").read_bytes() == (tmp_path / "whole" / "metrics.csv").read_bytes()
     assert json.loads((tmp_path / "killed" / "summary.json").read_text())["status"] == "completed"
+
+
+def test_train_on_a_config_with_a_sweep_says_the_section_is_ignored(cli, tmp_path):
+    config = small_config(train={"epochs": 1, "batch_size": 64})
+    config["sweep"] = {"parameters": {"optimizer.lr": [0.01, 0.02]}}
+    write(tmp_path / "study.yaml", config)
+    result = cli("train", "study.yaml", "--out", "run")
+    assert result.returncode == 0, result.stderr
+    assert "sweep: section is ignored" in result.stderr
+    assert "nnrun sweep CONFIG" in result.stderr
+    assert "sweep" not in yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+
+
+def test_sweep_on_a_config_without_a_sweep_section_exits_2(cli, tmp_path):
+    write(tmp_path / "plain.yaml", small_config())
+    result = cli("sweep", "plain.yaml")
+    assert result.returncode == 2
+    assert "plain.yaml: the config has no sweep: section" in result.stderr
+    assert not (tmp_path / "results").exists()

@@ -33,7 +33,8 @@ def test_ci_runs_the_readme_test_command():
 
 def test_every_shipped_config_is_listed():
     readme = (ROOT / "README.md").read_text()
-    for path in sorted((ROOT / "configs").glob("*.yaml")):
-        assert f"configs/{path.name}" in readme, path.name
-    for verb in ("train", "check", "gradcheck", "eval", "layers"):
+    for path in sorted((ROOT / "configs").rglob("*.yaml")):
+        name = path.relative_to(ROOT).as_posix()
+        assert name in readme, name
+    for verb in ("train", "sweep", "check", "gradcheck", "eval", "layers"):
         assert re.search(rf"`nnrun {verb}\b", readme), verb

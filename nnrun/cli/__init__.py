@@ -9,7 +9,7 @@ import warnings
 
 import typer
 
-from nnrun.cli import bench, check, data, gradcheck, layers, train
+from nnrun.cli import bench, check, data, gradcheck, layers, sweep, train
 from nnrun.cli import eval as eval_
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.command("train")(train.train)
+app.command("sweep")(sweep.sweep)
 app.command("check")(check.check)
 app.command("gradcheck")(gradcheck.gradcheck)
 app.command("eval")(eval_.eval_run)

@@ -38,6 +38,11 @@ def check(config: ConfigPath, overrides: Overrides = None, debug: Debug = False)
         f"config ok. weights {human_bytes(model.num_params() * model.dtype.itemsize)}; "
         f"activations for a batch of {batch}: {human_bytes(batch * sum(r.activation_bytes for r in rows))}"
     )
+    if cfg.sweep is not None:
+        console.print(
+            f"sweep: {cfg.sweep.method} over {', '.join(cfg.sweep.parameters) or 'no parameters'}; "
+            f"`nnrun sweep {config} --dry-run` checks every trial and lists them"
+        )
 
 
 def human_bytes(n: float) -> str:

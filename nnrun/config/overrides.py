@@ -52,7 +52,9 @@ class Override:
     @classmethod
     def of(cls, path: str, value: Any) -> Override:
         """From a key path and a Python value; `text` is the `--set` argument that gives the same override."""
-        text = f"{path}={inline(value)}"
+        # a string goes bare when it reads back as itself (optimizer.type=sgd), else quoted ('1e-3', 'null')
+        bare = isinstance(value, str) and value == _plain_reading(value)
+        text = f"{path}={value if bare else inline(value)}"
         return cls(path, split_path(path, f"--set {text}"), value, text)
 
 
@@ -130,6 +132,13 @@ def parse_value(text: str, where: str) -> Any:
     if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
         value = float(value)
     return value
+
+
+def _plain_reading(text: str) -> Any:
+    try:
+        return parse_value(text, "")
+    except ConfigError:
+        return None
 
 
 def _list_index(items: list, part: str, path: tuple, where: str) -> int:

@@ -13,7 +13,15 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from nnrun.config.schema import Config, EarlyStoppingConfig, ModelConfig, OptimizerConfig, TrainConfig
+from nnrun.config.schema import (
+    Config,
+    EarlyStoppingConfig,
+    ModelConfig,
+    OptimizerConfig,
+    SweepConfig,
+    SweepMetric,
+    TrainConfig,
+)
 from nnrun.data.base import Loader
 from nnrun.io import inline
 from nnrun.registry import (
@@ -47,6 +55,15 @@ def config_reference() -> str:
         ),
         ("`train`", TrainConfig, "Give `epochs` or `max_steps`, not both."),
         ("`train.early_stopping`", EarlyStoppingConfig, ""),
+        (
+            "`sweep`",
+            SweepConfig,
+            "A parameter is a `--set` key path; its values are a list (the grid's values, or random search's "
+            "choices) or a distribution: `{distribution: choice, values: [...]}`, `{distribution: uniform | "
+            "log_uniform | int, low: ..., high: ...}` (int: both ends included; a grid takes every int). "
+            "See the Sweeps section for an example.",
+        ),
+        ("`sweep.metric`", SweepMetric, ""),
     ]
     for title, section, note in sections:
         out += [f"## {title}", "", _doc(section)]

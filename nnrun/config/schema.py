@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 # The component families: importing them fills the registries the schema validates against.
 from nnrun import data, layers, losses, optimizers, schedules  # noqa: F401
 from nnrun.initializers import DEFAULT_BIAS_INIT, DEFAULT_WEIGHT_INIT
-from nnrun.io import plain
+from nnrun.io import inline, plain
 
 # Keys of the optimizer section that belong to the training loop rather than to the optimizer class.
 OPTIMIZER_COMMON_KEYS = ("weight_decay", "decay_bias", "clip_norm", "schedule")
@@ -153,6 +153,56 @@ class OptimizerConfig(Section):
         return {"type": self.type, **copy.deepcopy(self.args)}
 
 
+class SweepMetric(Section):
+    """The metric that ranks the parameter points: its mean over seeds marks the best row of the summary."""
+
+    name: Monitor = Field("val_acc", description="the metric of each trial's metrics.csv that ranks the points")
+    goal: Literal["auto", "min", "max"] = Field(
+        "auto", description="max: higher is better, min: lower is better, auto: max for *_acc, min for *_loss"
+    )
+    at: Literal["best", "last"] = Field(
+        "best",
+        description="read each trial at its best evaluation (by its own train.early_stopping monitor, "
+        "else val_loss) or at its last one; the summary's accuracy and loss columns are read there too",
+    )
+
+
+class SweepConfig(Section):
+    """A study over this config, run by `nnrun sweep` (`nnrun train` ignores it): every combination of the
+    parameters (grid) or `n_trials` seeded draws (random), each trained once per seed."""
+
+    method: Literal["grid", "random"] = Field("grid", description="grid: every combination; random: n_trials draws")
+    parameters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="`--set` key path -> a list of values (a value may be a list or a mapping), or for random "
+        "search {distribution: choice | uniform | log_uniform | int, values | low, high}",
+        json_schema_extra={"yaml_type": "mapping"},
+    )
+    seeds: list[int] | None = Field(
+        None, min_length=1, description="the seeds each parameter point is trained with; null = the config's seed"
+    )
+    n_trials: int | None = Field(None, gt=0, description="random search: how many parameter points to draw")
+    sampler_seed: int = Field(
+        0, ge=0, description="random search: seeds the draws, so the same spec draws the same points"
+    )
+    metric: SweepMetric = Field(default_factory=SweepMetric, description="what ranks the points (keys below)")
+    retries: int = Field(
+        2, ge=0, description="times a trial is started again after its worker process died (not after an error)"
+    )
+
+    @model_validator(mode="after")
+    def _method_keys(self) -> SweepConfig:
+        if self.method == "random" and self.n_trials is None:
+            raise ValueError("method: random needs n_trials, the number of points to draw")
+        if self.method == "grid" and self.n_trials is not None:
+            raise ValueError("n_trials applies to method: random; a grid runs every combination (drop n_trials)")
+        if self.seeds is not None and (bad := [s for s in self.seeds if s < 0]):
+            raise ValueError(f"seeds must be >= 0 (got {bad[0]})")
+        if self.seeds is not None and len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must differ from each other (got {inline(self.seeds)})")
+        return self
+
+
 class Config(Section):
     """One training run.
 
@@ -180,6 +230,9 @@ class Config(Section):
         default_factory=OptimizerConfig, description="the optimizer and weight decay, clipping, schedule (keys below)"
     )
     train: TrainConfig = Field(default_factory=TrainConfig, description="the training loop (keys below)")
+    sweep: SweepConfig | None = Field(
+        None, description="a study over this config for `nnrun sweep`; `nnrun train` ignores it (keys below)"
+    )
 
     @field_validator("name")
     @classmethod
@@ -191,7 +244,10 @@ class Config(Section):
         return value
 
     def resolved(self) -> dict[str, Any]:
-        """A plain dict with every default filled in; `config_from_dict` turns it back into an equal Config."""
+        """A plain dict with every default filled in; `config_from_dict` turns it back into an equal Config.
+
+        It is the run's config: the sweep section, which only `nnrun sweep` reads, is left out.
+        """
         optimizer = self.optimizer
         return plain(
             {

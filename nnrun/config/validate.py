@@ -28,6 +28,7 @@ from nnrun.config.schema import (
     Config,
 )
 from nnrun.config.source import read_yaml
+from nnrun.config.sweep import parameter_problems
 from nnrun.errors import ConfigError, kind_of
 from nnrun.initializers import DEFAULT_BIAS_INIT, DEFAULT_WEIGHT_INIT
 from nnrun.io import inline
@@ -36,11 +37,17 @@ from nnrun.registry import DATASETS, INITIALIZERS, LAYERS, LOSSES, OPTIMIZERS, S
 
 def load_config(path: str | Path, overrides: Sequence[str | Override] = ()) -> Config:
     """Read a YAML config, apply `--set key.path=value` overrides and validate it."""
+    raw, lines = read_config(path)
+    return validate(raw, str(path), lines, overrides)
+
+
+def read_config(path: str | Path) -> tuple[Any, LineMap]:
+    """The config file's raw data, its name defaulting to the file's, and the line of every key path."""
     path = Path(path)
     raw, lines = read_yaml(path)
     if isinstance(raw, dict) and "name" not in raw:
         raw["name"] = re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem).lstrip(".") or "run"
-    return validate(raw, str(path), lines, overrides)
+    return raw, lines
 
 
 def config_from_dict(raw: dict[str, Any], source: str = "<dict>", overrides: Sequence[str | Override] = ()) -> Config:
@@ -92,6 +99,7 @@ def _validate(raw: dict[str, Any], problems: list[Problem]) -> Config | None:
     model = prepared.get("model")
     if isinstance(model, dict):
         final["model"] = _check_model(model, problems)
+    problems.extend(parameter_problems(prepared.get("sweep")))
     if problems:
         return None
     return Config.model_validate(final)

@@ -110,7 +110,7 @@ def test_through_load_dataset():
 def test_fashion_mlp_config_learns_on_a_subsample(tmp_path):
     run = nnrun.train(
         ROOT / "configs" / "fashion_mlp.yaml",
-        ["data.n_train=6000", "data.n_test=2000", "model.hidden.units=256", "train.epochs=2"],
+        ["data.n_train=6000", "data.n_test=2000", "model.hidden.units=[256]", "train.epochs=2"],
         out=tmp_path / "run",
     )
     assert run.summary["last"]["test_acc"] >= 0.8

@@ -27,6 +27,8 @@ NETWORKS = {
     "tanh": ([5], [{"type": "dense", "units": 6}, {"type": "tanh"}, DENSE_OUT]),
     "softmax": ([5], [{"type": "dense", "units": 6}, {"type": "softmax"}, DENSE_OUT]),
     "identity": ([5], [{"type": "dense", "units": 6}, {"type": "identity"}, DENSE_OUT]),
+    "dense_stack": ([5], [{"type": "dense_stack", "units": [4, 3], "activation": "tanh", "batchnorm": True,
+                           "dropout": 0.3}, DENSE_OUT]),
 }  # fmt: skip
 
 LOSS_UNITS = {"softmax_cross_entropy": 3, "logistic": 1, "hinge": 3, "mse": 3}

@@ -1,0 +1,18 @@
+"""Studies over a config: `nnrun sweep`, and `nnrun.sweep(...)` / `nnrun.load_sweep(path)` in Python.
+
+space.py     the parameter points: a grid's combinations, or seeded random draws
+plan.py      the trials (point × seed), each validated as `nnrun train` would, its id a config hash
+folder.py    the one writer of sweep.yaml, trials.csv and summary.csv/.md
+worker.py    one trial where an executor runs it: train, or resume what a killed attempt left
+local.py     this machine: a fresh spawned process per trial, at most --workers at once
+cluster.py   a Dask cluster (the optional dask extra)
+summary.py   the tables: a row per trial, mean ± std per point, the best marked
+progress.py  the live view
+run.py       the driver: open or resume the folder, precompile, run, write the tables
+
+The package is `sweeps`, not `sweep`, so that `nnrun.sweep` stays the function.
+"""
+
+from nnrun.sweeps.run import open_study, sweep
+
+__all__ = ["open_study", "sweep"]

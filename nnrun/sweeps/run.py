@@ -1,0 +1,230 @@
+"""The sweep's driver: open (or resume) a sweep folder, run the trials it still needs, write its tables.
+
+`sweep(...)` is the Python API behind `nnrun sweep`; `open_study(...)` alone is its dry run. The same command
+run again on the same folder resumes it: finished trials (matched by their config hash) are kept, killed
+ones continue from their checkpoints, failed ones run again, and trials the spec no longer has are stale.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nnrun.config import Override, config_from_dict
+from nnrun.errors import ConfigError, NnrunError, RunError
+from nnrun.io import atomic_write_text, dump_yaml
+from nnrun.results import Sweep, load_run, load_sweep
+from nnrun.run_folder import RESULTS_ROOT
+from nnrun.sweeps.folder import SweepFolder
+from nnrun.sweeps.local import LocalPool
+from nnrun.sweeps.plan import Plan, Trial, label_of, plan_sweep
+from nnrun.sweeps.progress import SilentSweep, SweepReporter, SweepStart
+from nnrun.sweeps.summary import markdown, summarize, trial_row
+from nnrun.sweeps.worker import Job, trial_state
+from nnrun.trainer import compile_kernels
+
+
+@dataclass
+class Study:
+    """A plan bound to its folder: what each trial's folder holds now, and the stale trials beside them."""
+
+    plan: Plan
+    folder: SweepFolder
+    states: dict[str, str]  # trial id -> done, resume, rerun or new (nnrun.sweeps.worker.trial_state)
+    stale: list[str]
+
+    def label(self, trial: Trial) -> str:
+        return f"point {trial.point} ({label_of(trial.params)}) seed {trial.seed}"
+
+
+def open_study(
+    config: str | Path | dict[str, Any] | None,
+    overrides: Sequence[str | Override] = (),
+    *,
+    out: str | Path | None = None,
+    results_root: str | Path = RESULTS_ROOT,
+    resume: str | Path | None = None,
+    force: bool = False,
+) -> Study:
+    """Plan the sweep and find its folder (`resume`, else `out`, else results/<name>/sweep-<base hash>)."""
+    if resume is not None:
+        folder = SweepFolder(resume)
+        saved = folder.saved()
+        if saved is None:
+            raise RunError(f"{resume} is not a sweep folder (no sweep.yaml)", hint="point --resume at one")
+        if config is None:
+            if overrides:
+                raise ConfigError("--set changes a sweep's config: give CONFIG with it when resuming")
+            plan = plan_sweep(saved["config"], saved["overrides"])
+            plan.source = saved["source"]
+        else:
+            plan = plan_sweep(config, overrides)
+    else:
+        if config is None:
+            raise ConfigError("no config given", hint="usage: nnrun sweep CONFIG.yaml, or nnrun sweep --resume DIR")
+        plan = plan_sweep(config, overrides)
+        folder = SweepFolder(out if out is not None else Path(results_root) / plan.name / f"sweep-{plan.base_id[:8]}")
+    folder.check_base(plan, force)
+    if plan.source == "<dict>":
+        plan.source = str(folder.path / "config.yaml")  # the commands in trials.csv need a file to name
+    states = {trial.id: trial_state(folder.trial_dir(trial.id)) for trial in plan.trials}
+    present = sorted(path.name for path in folder.trials_dir.glob("*") if path.is_dir())
+    return Study(plan, folder, states, [name for name in present if name not in states])
+
+
+def sweep(
+    config: str | Path | dict[str, Any] | None,
+    overrides: Sequence[str | Override] = (),
+    *,
+    out: str | Path | None = None,
+    results_root: str | Path = RESULTS_ROOT,
+    workers: int | None = None,
+    dask: str | None = None,
+    resume: str | Path | None = None,
+    force: bool = False,
+    reporter: SweepReporter | None = None,
+    executor: Any = None,
+) -> Sweep:
+    """Run a config's sweep section; returns the Sweep read back from its folder (see nnrun.results)."""
+    study = open_study(config, overrides, out=out, results_root=results_root, resume=resume, force=force)
+    return run_study(study, workers=workers, dask=dask, reporter=reporter, executor=executor)
+
+
+def run_study(
+    study: Study,
+    *,
+    workers: int | None = None,
+    dask: str | None = None,
+    reporter: SweepReporter | None = None,
+    executor: Any = None,
+) -> Sweep:
+    plan, folder = study.plan, study.folder
+    reporter = reporter or SilentSweep()
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers must be at least 1 (got {workers})")
+    pending = [trial for trial in plan.trials if study.states[trial.id] != "done"]
+    cores = os.cpu_count() or 1
+    if pending:
+        # a bad model is found here, named with its point, before any worker starts
+        precompile(pending)
+    if executor is None and pending:
+        if dask:
+            from nnrun.sweeps.cluster import DaskPool  # imported here: Dask is an optional extra
+
+            executor = DaskPool(dask, workers, plan.spec.retries)
+        else:
+            executor = LocalPool(workers or cores, plan.spec.retries)
+    slots = executor.workers if executor is not None else (workers or cores)
+    user_threads = plan.base["train"]["threads"]
+    threads = user_threads or (max(1, cores // slots) if dask in (None, "local") else 1)
+
+    with folder.locked():  # a second driver on this folder is refused
+        folder.write_plan(plan)
+        if plan.source == str(folder.path / "config.yaml"):
+            atomic_write_text(folder.path / "config.yaml", dump_yaml(plan.raw))
+        previous = folder.previous_trials()
+        attempts: Counter[str] = Counter({k: int(v.get("attempts") or 0) for k, v in previous.items()})
+        by_id = {trial.id: trial for trial in plan.trials}
+        command_threads = threads if user_threads is None else None  # the commands then add --set train.threads
+        rows = {trial.id: study_row(study, trial, previous, command_threads) for trial in plan.trials}
+
+        def event(message: tuple) -> None:
+            if message[0] in ("started", "submitted"):
+                attempts[message[1]] += 1
+            reporter.event(message)
+
+        reporter.start(
+            SweepStart(
+                name=plan.name, path=folder.path, points=len(plan.points), seeds=len(plan.spec.seeds or [0]),
+                trials=len(plan.trials), to_run=len(pending), stale=len(study.stale), workers=slots, threads=threads,
+                at=plan.spec.metric.at, labels={trial.id: study.label(trial) for trial in plan.trials},
+            )
+        )  # fmt: skip
+        parameters = list(plan.spec.parameters)
+        jobs = [Job(t.id, str(folder.trial_dir(t.id).resolve()), with_threads(t.config, threads)) for t in pending]
+        try:
+            for outcome in executor.run(jobs, event) if jobs else ():
+                trial = by_id[outcome.trial]
+                row = study_row(study, trial, previous, command_threads)
+                if outcome.status == "failed":  # also when its worker died, or it failed before writing a folder
+                    row["status"] = "failed"
+                row.update(error=outcome.error or row["error"], seconds=round(outcome.seconds, 2))
+                row["attempts"] = attempts[trial.id]
+                rows[trial.id] = row
+                folder.write_trials(parameters, table(study, rows, previous))
+                summary, metric = summarize(plan, list(rows.values()))
+                reporter.trial_done(row, next((r for r in summary if r["best"]), None), metric)
+        finally:  # finished, failed or interrupted: the tables say what the folders hold
+            if executor is not None and hasattr(executor, "close"):
+                executor.close()
+            for trial in pending:
+                if rows[trial.id]["status"] == "pending":
+                    rows[trial.id] = study_row(study, trial, previous, command_threads)
+                    rows[trial.id]["attempts"] = attempts[trial.id]
+            folder.write_trials(parameters, table(study, rows, previous))
+            summary, metric = summarize(plan, list(rows.values()))
+            folder.write_summary(parameters, summary, markdown(plan, summary, metric))
+            reporter.finish(summary, parameters, metric)
+    return load_sweep(folder.path)
+
+
+def study_row(study: Study, trial: Trial, previous: dict[str, dict], threads: int | None) -> dict[str, Any]:
+    """A trial's row from what its folder holds (pending when it has not run), keeping earlier timings."""
+    run_dir = study.folder.trial_dir(trial.id)
+    state = trial_state(run_dir)
+    run = load_run(run_dir) if state != "new" else None
+    status = run.status if run is not None else "pending"
+    if state == "resume":
+        status = "interrupted"
+    before = previous.get(trial.id, {})
+    ran_with = run.config["train"]["threads"] if run is not None else threads
+    return trial_row(
+        trial,
+        run,
+        status,
+        error=(run.summary.get("error") if run is not None else None),
+        seconds=before.get("seconds"),
+        threads=ran_with,
+        attempts=before.get("attempts") or 0,
+        run_dir=f"trials/{trial.id}",
+        command=trial.command(study.plan.source, ran_with if threads is not None else None),
+    )
+
+
+def table(study: Study, rows: dict[str, dict], previous: dict[str, dict]) -> list[dict[str, Any]]:
+    """The trials.csv rows: the plan's in order, then the stale trials an earlier spec had."""
+    stale = [{**previous.get(name, {"trial": name}), "status": "stale"} for name in study.stale]
+    return list(rows.values()) + stale
+
+
+def with_threads(config: dict[str, Any], threads: int) -> dict[str, Any]:
+    if config["train"]["threads"] is not None:
+        return config
+    config = copy.deepcopy(config)
+    config["train"]["threads"] = threads
+    return config
+
+
+def precompile(pending: list[Trial]) -> None:
+    """Build every pending point's model, running its kernels once: a shape error names its point, and the
+    workers load the kernels from numba's cache rather than all compiling them at once."""
+    errors = []
+    seen: set[int] = set()
+    for trial in pending:
+        if trial.point in seen:
+            continue
+        seen.add(trial.point)
+        try:
+            compile_kernels(config_from_dict(trial.config))
+        except NnrunError as error:
+            errors.append(f"point {trial.point} ({label_of(trial.params)}): {error.message()}")
+    if errors:
+        raise ConfigError(
+            f"{len(errors)} of the sweep's points give a model that does not build:\n" + "\n".join(errors),
+            hint="fix sweep.parameters; `nnrun check CONFIG --set ...` prints a point's layer shapes",
+        )

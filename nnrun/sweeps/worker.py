@@ -1,0 +1,111 @@
+"""One trial, run where an executor puts it: a local worker process or a Dask worker.
+
+`run_trial(job)` is the whole of it: look at the trial's folder, resume what a killed attempt left, start
+anew what cannot be resumed, and report how it ended. It never raises for a failed trial (NaN loss, bad
+data): the error is the outcome, and the sweep goes on with the others.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numba
+from threadpoolctl import threadpool_info
+
+from nnrun.config import config_from_dict
+from nnrun.errors import NnrunError
+from nnrun.reporter import RunStart, Silent
+from nnrun.trainer import resume, train
+
+FINISHED = ("completed", "early_stopped")
+
+
+@dataclass(frozen=True)
+class Job:
+    trial: str
+    run_dir: str  # absolute: a Dask worker on another machine must reach it (a shared file system)
+    config: dict[str, Any]  # resolved, with the thread count this trial runs with
+
+
+@dataclass
+class Outcome:
+    trial: str
+    status: str  # the run's status (completed, early_stopped, failed, interrupted)
+    error: str | None = None
+    seconds: float = 0.0  # wall time in the worker: data, compile, training and evaluation
+    threads: dict[str, int] = field(default_factory=dict)  # numba's and BLAS's, as the trial ran
+
+
+def trial_state(run_dir: Path) -> str:
+    """done (finished), resume (a checkpoint to continue from), rerun (failed or unusable), or new."""
+    summary = run_dir / "summary.json"
+    if not run_dir.is_dir() or not any(run_dir.iterdir()):
+        return "new"
+    try:
+        status = json.loads(summary.read_text()).get("status")
+    except (OSError, ValueError):
+        status = None
+    if status in FINISHED:
+        return "done"
+    if status in ("running", "interrupted") and (run_dir / "checkpoint.npz").is_file():
+        return "resume"
+    return "rerun"
+
+
+def set_aside(run_dir: Path) -> Path:
+    """Move an attempt that cannot be resumed to <sweep>/attempts/<trial>-<n>/, where it stays to be read."""
+    attempts = run_dir.parent.parent / "attempts"
+    attempts.mkdir(exist_ok=True)
+    n = 1 + sum(1 for path in attempts.glob(f"{run_dir.name}-*"))
+    target = attempts / f"{run_dir.name}-{n}"
+    shutil.move(run_dir, target)
+    return target
+
+
+def run_trial(job: Job, events: Callable[[tuple], None] | None = None) -> Outcome:
+    """Train (or resume) one trial into job.run_dir; `events` hears its start and each evaluation."""
+    tick = time.perf_counter()
+    run_dir = Path(job.run_dir)
+    reporter = Events(job.trial, events) if events else Silent()
+    state = trial_state(run_dir)
+    if state == "done":  # a Dask retry of a trial that had finished
+        return Outcome(job.trial, json.loads((run_dir / "summary.json").read_text())["status"])
+    try:
+        if state == "resume":
+            run = resume(run_dir, reporter=reporter)
+        else:
+            if state != "new":
+                set_aside(run_dir)
+            run = train(config_from_dict(job.config), out=run_dir, reporter=reporter)
+        status, error = run.status, None
+    except NnrunError as failure:
+        status, error = "failed", failure.message()
+    except Exception as failure:  # a bug or a system error: the trial fails, the sweep goes on
+        status, error = "failed", f"{type(failure).__name__}: {failure}"
+    return Outcome(job.trial, status, error, time.perf_counter() - tick, thread_counts())
+
+
+def thread_counts() -> dict[str, int]:
+    """numba's threads and those of numpy's BLAS, the one nnrun calls (numba may load scipy's copy too)."""
+    pools = [pool for pool in threadpool_info() if pool.get("user_api") == "blas"]
+    ours = [pool for pool in pools if "numpy" in pool.get("filepath", "")] or pools
+    return {"numba": numba.get_num_threads(), "blas": max((pool["num_threads"] for pool in ours), default=0)}
+
+
+class Events(Silent):
+    """A reporter that passes a trial's start and evaluations on, as small tuples a pipe can carry."""
+
+    def __init__(self, trial: str, send: Callable[[tuple], None]):
+        self.trial, self.send = trial, send
+
+    def start(self, run: RunStart) -> None:
+        self.send(("start", self.trial, run.step, run.total_steps))
+
+    def evaluation(self, row: dict[str, Any]) -> None:
+        self.send(("evaluation", self.trial, row["step"], row.get("val_acc"), row.get("val_loss")))
