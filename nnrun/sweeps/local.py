@@ -1,9 +1,9 @@
-"""Running trials on this machine: each in a fresh worker process, at most `workers` at once.
+"""Running trials on this machine: at most `workers` at once, each worker a spawned process of its own.
 
-A process per trial, started with spawn, rather than a pool of long-lived workers: a trial that kills its
-process (a segfault, os._exit, the OOM killer) takes nothing else with it, and its death is known to be its
-own, so it can be retried a bounded number of times. Starting a process costs about a second of imports
-and of loading the cached kernels, small beside a trial's training.
+A worker runs one trial at a time and then the next, so the imports and the loading of the cached kernels
+(about a second) are paid once per worker, not per trial. A trial that kills its worker (a segfault,
+os._exit, the OOM killer) takes nothing else with it, and its death is known to be its own: the worker
+held that trial alone. The trial is started again, in a new worker, a bounded number of times.
 """
 
 from __future__ import annotations
@@ -20,6 +20,22 @@ from nnrun.sweeps.worker import Job, Outcome, run_trial
 STOP_SECONDS = 20  # after Ctrl-C, how long a trial may take to write its summary before it is killed
 
 
+class Worker:
+    """A spawned process serving trials over a pipe: a Job in, progress tuples and ("outcome", ...) out."""
+
+    def __init__(self, context, target: Callable[..., Outcome]):
+        self.connection, child = context.Pipe()
+        self.process = context.Process(target=_serve, args=(target, child), name="nnrun-sweep-worker")
+        self.process.start()
+        child.close()  # the process holds the other end; EOF here means it is gone
+
+    def retire(self) -> None:
+        try:
+            self.connection.send(None)
+        except OSError:
+            pass
+
+
 class LocalPool:
     def __init__(self, workers: int, retries: int = 2, target: Callable[..., Outcome] = run_trial):
         self.workers = workers
@@ -27,24 +43,24 @@ class LocalPool:
         self.target = target  # a module-level function(job, events): spawn imports it by name
 
     def run(self, jobs: list[Job], events: Callable[[tuple], None]) -> Iterator[Outcome]:
-        """Outcomes as trials end; `events` hears ("started", trial) and the trials' own progress tuples."""
+        """Outcomes as trials end; `events` hears ("started", trial, attempt), ("died", trial, how) and the
+        trials' own progress tuples."""
         context = multiprocessing.get_context("spawn")
         queue = deque(jobs)
         attempts: Counter[str] = Counter()
-        running: dict[Connection, tuple[multiprocessing.Process, Job]] = {}
+        idle: list[Worker] = []
+        busy: dict[Connection, tuple[Worker, Job]] = {}
         try:
-            while queue or running:
-                while queue and len(running) < self.workers:
+            while queue or busy:
+                while queue and len(busy) < self.workers:
+                    worker = idle.pop() if idle else Worker(context, self.target)
                     job = queue.popleft()
                     attempts[job.trial] += 1
-                    receive, send = context.Pipe(duplex=False)
-                    process = context.Process(target=_work, args=(self.target, job, send), name=f"trial-{job.trial}")
-                    process.start()
-                    send.close()  # the child holds the other end; EOF here means it is gone
-                    running[receive] = (process, job)
+                    worker.connection.send(job)
+                    busy[worker.connection] = (worker, job)
                     events(("started", job.trial, attempts[job.trial]))
-                for connection in wait(list(running)):
-                    process, job = running[connection]
+                for connection in wait(list(busy)):
+                    worker, job = busy[connection]
                     try:
                         message = connection.recv()
                     except (EOFError, OSError):
@@ -52,33 +68,40 @@ class LocalPool:
                     if message is not None and message[0] != "outcome":
                         events(message)
                         continue
-                    del running[connection]
-                    connection.close()
-                    process.join()
+                    del busy[connection]
                     if message is not None:
+                        idle.append(worker)
                         yield message[1]
-                    elif attempts[job.trial] <= self.retries:
-                        events(("died", job.trial, exit_text(process.exitcode)))
+                        continue
+                    connection.close()
+                    worker.process.join()
+                    how = exit_text(worker.process.exitcode)
+                    if attempts[job.trial] <= self.retries:
+                        events(("died", job.trial, how))
                         queue.appendleft(job)  # its folder decides: resume from a checkpoint, or start again
                     else:
-                        died = (
-                            f"its worker process died {attempts[job.trial]} times (last: {exit_text(process.exitcode)})"
+                        yield Outcome(
+                            job.trial, "failed", f"its worker process died {attempts[job.trial]} times (last: {how})"
                         )
-                        yield Outcome(job.trial, "failed", died)
         finally:
-            stop([process for process, _ in running.values()])
+            for worker in idle:
+                worker.retire()
+            stop([worker.process for worker, _ in busy.values()])
+            for worker in idle:
+                worker.process.join(STOP_SECONDS)
 
 
-def _work(target: Callable[..., Outcome], job: Job, send: Connection) -> None:
-    """The child process: run the trial, passing its events on, and send the outcome last."""
+def _serve(target: Callable[..., Outcome], connection: Connection) -> None:
+    """The worker process: run each trial it is sent, passing its events on and sending its outcome last."""
     signal.signal(signal.SIGINT, _interrupt_once)
     try:
-        outcome = target(job, events=send.send)
-        send.send(("outcome", outcome))
-    except (KeyboardInterrupt, BrokenPipeError):
-        return  # the sweep is stopping: the trainer has marked the run interrupted, resumable
+        while (job := connection.recv()) is not None:
+            outcome = target(job, events=connection.send)
+            connection.send(("outcome", outcome))
+    except (KeyboardInterrupt, BrokenPipeError, EOFError):
+        return  # the sweep is stopping: a running trial has marked its run interrupted, resumable
     finally:
-        send.close()
+        connection.close()
 
 
 def _interrupt_once(signum: int, frame: object) -> None:

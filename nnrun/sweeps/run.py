@@ -103,74 +103,85 @@ def run_study(
     reporter: SweepReporter | None = None,
     executor: Any = None,
 ) -> Sweep:
-    plan, folder = study.plan, study.folder
-    reporter = reporter or SilentSweep()
+    """Run the study's unfinished trials (on `executor`, else a LocalPool or a DaskPool) and write its tables."""
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers must be at least 1 (got {workers})")
-    pending = [trial for trial in plan.trials if study.states[trial.id] != "done"]
-    cores = os.cpu_count() or 1
+    pending = [trial for trial in study.plan.trials if study.states[trial.id] != "done"]
     if pending:
-        # a bad model is found here, named with its point, before any worker starts
-        precompile(pending)
-    if executor is None and pending:
-        if dask:
-            from nnrun.sweeps.cluster import DaskPool  # imported here: Dask is an optional extra
-
-            executor = DaskPool(dask, workers, plan.spec.retries)
-        else:
-            executor = LocalPool(workers or cores, plan.spec.retries)
-    slots = executor.workers if executor is not None else (workers or cores)
-    user_threads = plan.base["train"]["threads"]
-    threads = user_threads or (max(1, cores // slots) if dask in (None, "local") else 1)
-
-    with folder.locked():  # a second driver on this folder is refused
-        folder.write_plan(plan)
-        if plan.source == str(folder.path / "config.yaml"):
-            atomic_write_text(folder.path / "config.yaml", dump_yaml(plan.raw))
-        previous = folder.previous_trials()
-        attempts: Counter[str] = Counter({k: int(v.get("attempts") or 0) for k, v in previous.items()})
-        by_id = {trial.id: trial for trial in plan.trials}
-        command_threads = threads if user_threads is None else None  # the commands then add --set train.threads
-        rows = {trial.id: study_row(study, trial, previous, command_threads) for trial in plan.trials}
-
-        def event(message: tuple) -> None:
-            if message[0] in ("started", "submitted"):
-                attempts[message[1]] += 1
-            reporter.event(message)
-
-        reporter.start(
-            SweepStart(
-                name=plan.name, path=folder.path, points=len(plan.points), seeds=len(plan.spec.seeds or [0]),
-                trials=len(plan.trials), to_run=len(pending), stale=len(study.stale), workers=slots, threads=threads,
-                at=plan.spec.metric.at, labels={trial.id: study.label(trial) for trial in plan.trials},
-            )
-        )  # fmt: skip
-        parameters = list(plan.spec.parameters)
-        jobs = [Job(t.id, str(folder.trial_dir(t.id).resolve()), with_threads(t.config, threads)) for t in pending]
+        precompile(pending)  # a bad model is named here, with its point, before any worker starts
+    with study.folder.locked():  # a second driver on this folder is refused
+        if executor is None and pending:
+            executor = make_executor(workers, dask, study.plan.spec.retries)
         try:
-            for outcome in executor.run(jobs, event) if jobs else ():
-                trial = by_id[outcome.trial]
-                row = study_row(study, trial, previous, command_threads)
-                if outcome.status == "failed":  # also when its worker died, or it failed before writing a folder
-                    row["status"] = "failed"
-                row.update(error=outcome.error or row["error"], seconds=round(outcome.seconds, 2))
-                row["attempts"] = attempts[trial.id]
-                rows[trial.id] = row
-                folder.write_trials(parameters, table(study, rows, previous))
-                summary, metric = summarize(plan, list(rows.values()))
-                reporter.trial_done(row, next((r for r in summary if r["best"]), None), metric)
-        finally:  # finished, failed or interrupted: the tables say what the folders hold
+            execute(study, pending, executor, workers, dask, reporter or SilentSweep())
+        finally:
             if executor is not None and hasattr(executor, "close"):
                 executor.close()
-            for trial in pending:
-                if rows[trial.id]["status"] == "pending":
-                    rows[trial.id] = study_row(study, trial, previous, command_threads)
-                    rows[trial.id]["attempts"] = attempts[trial.id]
+    return load_sweep(study.folder.path)
+
+
+def make_executor(workers: int | None, dask: str | None, retries: int) -> Any:
+    if dask:
+        from nnrun.sweeps.cluster import DaskPool  # imported here: Dask is an optional extra
+
+        return DaskPool(dask, workers, retries)
+    return LocalPool(workers or os.cpu_count() or 1, retries)
+
+
+def execute(
+    study: Study, pending: list[Trial], executor: Any, workers: int | None, dask: str | None, reporter: SweepReporter
+) -> None:
+    plan, folder = study.plan, study.folder
+    cores = os.cpu_count() or 1
+    slots = executor.workers if executor is not None else (workers or cores)
+    user_threads = plan.base["train"]["threads"]
+    # each trial gets its share of the cores; on a remote cluster their number is unknown here
+    threads = user_threads or (max(1, cores // slots) if dask in (None, "local") else 1)
+    command_threads = threads if user_threads is None else None  # the commands then add --set train.threads
+
+    folder.write_plan(plan)
+    if plan.source == str(folder.path / "config.yaml"):
+        atomic_write_text(folder.path / "config.yaml", dump_yaml(plan.raw))
+    previous = folder.previous_trials()
+    attempts: Counter[str] = Counter({k: int(v.get("attempts") or 0) for k, v in previous.items()})
+    by_id = {trial.id: trial for trial in plan.trials}
+    rows = {trial.id: study_row(study, trial, previous, command_threads) for trial in plan.trials}
+    parameters = list(plan.spec.parameters)
+
+    def event(message: tuple) -> None:
+        if message[0] in ("started", "submitted"):
+            attempts[message[1]] += 1
+        reporter.event(message)
+
+    reporter.start(
+        SweepStart(
+            name=plan.name, path=folder.path, points=len(plan.points), seeds=len(plan.spec.seeds or [0]),
+            trials=len(plan.trials), to_run=len(pending), stale=len(study.stale), workers=slots, threads=threads,
+            at=plan.spec.metric.at, labels={trial.id: study.label(trial) for trial in plan.trials},
+        )
+    )  # fmt: skip
+    jobs = [Job(t.id, str(folder.trial_dir(t.id).resolve()), with_threads(t.config, threads)) for t in pending]
+    try:
+        for outcome in executor.run(jobs, event) if jobs else ():
+            trial = by_id[outcome.trial]
+            row = study_row(study, trial, previous, command_threads)
+            if outcome.status == "failed":  # also when its worker died, or it failed before writing a folder
+                row["status"] = "failed"
+            row.update(error=outcome.error or row["error"], seconds=round(outcome.seconds, 2))
+            row["attempts"] = attempts[trial.id]
+            rows[trial.id] = row
             folder.write_trials(parameters, table(study, rows, previous))
             summary, metric = summarize(plan, list(rows.values()))
-            folder.write_summary(parameters, summary, markdown(plan, summary, metric))
-            reporter.finish(summary, parameters, metric)
-    return load_sweep(folder.path)
+            reporter.trial_done(row, next((r for r in summary if r["best"]), None), metric)
+    finally:  # finished, failed or interrupted: the tables say what the folders hold
+        for trial in pending:
+            if rows[trial.id]["status"] == "pending":
+                rows[trial.id] = study_row(study, trial, previous, command_threads)
+                rows[trial.id]["attempts"] = attempts[trial.id]
+        folder.write_trials(parameters, table(study, rows, previous))
+        summary, metric = summarize(plan, list(rows.values()))
+        folder.write_summary(parameters, summary, markdown(plan, summary, metric))
+        reporter.finish(summary, parameters, metric)
 
 
 def study_row(study: Study, trial: Trial, previous: dict[str, dict], threads: int | None) -> dict[str, Any]:

@@ -1,0 +1,40 @@
+"""The sweep folder's own rules: one driver at a time, and nothing but a sweep folder is taken over."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from nnrun.errors import RunError
+from nnrun.sweeps.folder import SweepFolder
+
+
+def test_a_second_driver_on_the_same_folder_is_refused(tmp_path):
+    folder = SweepFolder(tmp_path / "sweep")
+    with folder.locked():
+        with pytest.raises(RunError, match="another nnrun sweep .* is running in"):
+            with SweepFolder(tmp_path / "sweep").locked():
+                pass
+    assert not (tmp_path / "sweep" / "sweep.lock").exists()
+    with folder.locked():  # released: it can be taken again
+        pass
+
+
+def test_the_lock_of_a_driver_that_died_is_taken_over(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (tmp_path / "sweep").mkdir()
+    (tmp_path / "sweep" / "sweep.lock").write_text(f"{socket.gethostname()} {dead.stdout.strip()}")
+    with SweepFolder(tmp_path / "sweep").locked():
+        assert (tmp_path / "sweep" / "sweep.lock").read_text().endswith(str(os.getpid()))
+
+
+def test_a_folder_that_is_not_a_sweep_is_refused(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "metrics.csv").write_text("epoch\n")
+    with pytest.raises(RunError, match="is not a sweep folder"):
+        SweepFolder(tmp_path / "run").saved()
+    assert SweepFolder(tmp_path / "new").saved() is None
