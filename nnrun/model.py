@@ -12,7 +12,6 @@ model.npz layout (framework-neutral, loadable with plain numpy, no pickle):
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,6 +101,9 @@ class Sequential:
         """
         self.fuse = fuse
         self._steps = fused.plan(self.layers) if fuse else list(enumerate(self.layers))
+        for layer in self.layers:
+            if hasattr(layer, "set_fusion"):  # a layer of layers (dense_stack) runs its own the same way
+                layer.set_fusion(fuse)
 
     # --- computation --------------------------------------------------------------------------
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
@@ -185,7 +187,7 @@ class Sequential:
                     output_shape=layer.output_shape,
                     params=layer.num_params(),
                     flops=layer.flops(),
-                    activation_bytes=math.prod(layer.output_shape) * self.dtype.itemsize,
+                    activation_bytes=layer.activation_elements() * self.dtype.itemsize,
                 )
             )
         return rows

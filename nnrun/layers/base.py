@@ -7,6 +7,7 @@ in place and returns `dx` (cs231n's forward/backward pair with an explicit cache
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -88,6 +89,10 @@ class Layer(Configurable):
     def flops(self) -> int:
         """Forward floating-point operations per example (multiply and add counted apart)."""
         return 0
+
+    def activation_elements(self) -> int:
+        """Values per example this layer's forward pass leaves in memory: its output."""
+        return math.prod(self.output_shape)
 
     def num_params(self) -> int:
         return int(sum(p.size for p in self.params.values()))

@@ -127,8 +127,12 @@ class DenseStack(Layer):
         self.params = self._gather("params")
         self.buffers = self._gather("buffers")
         self.decayed = tuple(f"{block}.weight" for block in range(len(self.widths)))
-        self._steps = fused.plan(self.layers)
+        self.set_fusion(True)
         return shape
+
+    def set_fusion(self, fuse: bool) -> None:
+        """Run dense -> relu blocks fused, or every child on its own (Sequential.set_fusion passes it on)."""
+        self._steps = fused.plan(self.layers) if fuse else list(enumerate(self.layers))
 
     def _gather(self, kind: str) -> dict[str, np.ndarray]:
         """The children's params, grads or buffers, the very arrays, under the stack's keys."""
@@ -173,3 +177,7 @@ class DenseStack(Layer):
     # --- accounting ---------------------------------------------------------------------------
     def flops(self) -> int:
         return sum(layer.flops() for layer in self.layers)
+
+    def activation_elements(self) -> int:
+        """Every child's output (the dense's and its activation's, ...), as the explicit layers would count."""
+        return sum(layer.activation_elements() for layer in self.layers) if self.layers else 0

@@ -10,7 +10,7 @@ import nnrun
 from nnrun.config import config_from_dict, load_config
 from nnrun.errors import ConfigError, ShapeError
 from nnrun.gradcheck import TOLERANCE, check_layer
-from nnrun.layers.activations import Tanh
+from nnrun.layers.activations import ReLU, Tanh
 from nnrun.layers.dense import Dense
 from nnrun.layers.dropout import Dropout
 from nnrun.layers.fused import DenseReLU
@@ -64,6 +64,15 @@ def test_dense_relu_blocks_are_fused():
     layer = built(units=[5, 3])
     assert [type(step) for _, step in layer._steps] == [DenseReLU, DenseReLU]
     assert [type(step) for _, step in built(units=[5], activation="tanh")._steps] == [Dense, Tanh]
+
+
+def test_a_model_without_fusion_runs_the_stack_unfused_to_the_same_numbers():
+    model = Sequential.from_config({"input_shape": [6], "layers": [stack([5, 3]), OUT]}, dtype="float64")
+    x = np.random.default_rng(0).normal(size=(4, 6))
+    fused_logits = model.forward(x).copy()
+    model.set_fusion(False)
+    assert [type(step) for _, step in model.layers[0]._steps] == [Dense, ReLU, Dense, ReLU]
+    np.testing.assert_array_equal(model.forward(x), fused_logits)
 
 
 def test_no_units_is_the_identity():
@@ -338,3 +347,12 @@ def test_a_number_is_one_block():
         small_config(model={"input_shape": [64], "layers": [stack([16]), {"type": "dense", "units": 10}]})
     )
     assert one.resolved() == listed.resolved()
+
+
+def test_the_summary_counts_every_childs_activations_as_the_explicit_layers():
+    stacked = Sequential.from_config({"input_shape": [6], "layers": [stack([5, 3], batchnorm=True), OUT]})
+    explicit_model = Sequential.from_config({"input_shape": [6], "layers": [*explicit([5, 3], batchnorm=True), OUT]})
+    assert sum(r.activation_bytes for r in stacked.summary()) == sum(
+        r.activation_bytes for r in explicit_model.summary()
+    )
+    assert sum(r.flops for r in stacked.summary()) == sum(r.flops for r in explicit_model.summary())
