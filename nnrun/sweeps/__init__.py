@@ -4,7 +4,7 @@ space.py     the parameter points: a grid's combinations, or seeded random draws
 plan.py      the trials (point × seed), each validated as `nnrun train` would, its id a config hash
 folder.py    the one writer of sweep.yaml, trials.csv and summary.csv/.md
 worker.py    one trial where an executor runs it: train, or resume what a killed attempt left
-local.py     this machine: a fresh spawned process per trial, at most --workers at once
+local.py     this machine: --workers spawned processes, each running one trial at a time
 cluster.py   a Dask cluster (the optional dask extra)
 summary.py   the tables: a row per trial, mean ± std per point, the best marked
 progress.py  the live view

@@ -104,8 +104,9 @@ def completed(folder):
 
 
 def test_a_killed_driver_resumes_to_the_uninterrupted_result(tmp_path):
-    # two epochs, so that a trial killed in its second has a checkpoint to resume from
-    study = tiny_study({"optimizer.lr": [0.01, 0.006, 0.003, 0.002]}, seeds=[0, 1], epochs=2, threads=1)
+    # a trial killed after its first epoch has a checkpoint to resume from; twenty epochs (under a second, as a
+    # worker runs trial after trial) leave time to kill the sweep with trials still to run
+    study = tiny_study({"optimizer.lr": [0.01, 0.006, 0.003, 0.002]}, seeds=[0, 1], epochs=20, threads=1)
     write_config(tmp_path / "c.yaml", study)
     killed = tmp_path / "killed"
     process = start_sweep(tmp_path, "killed")
