@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from nnrun.cli.errors import handles_errors, report
 from nnrun.cli.options import Debug, Offline, Overrides, Quiet, apply_offline
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from nnrun.sweeps.run import Study
 
 
 @handles_errors
@@ -61,7 +66,8 @@ def sweep(
         raise typer.Exit(1)
 
 
-def trials_table(study):
+def trials_table(study: Study) -> Table:
+    """The dry run's table: every trial with its point, parameters, seed and state, then the stale ones."""
     from rich.markup import escape
     from rich.table import Table
 
