@@ -79,8 +79,8 @@ def apply_override(raw: dict[str, Any], override: Override) -> tuple:
         last = position == len(parts) - 1
         if isinstance(node, list):
             key: Any = _list_index(node, part, tuple(resolved), where)
-        elif resolved == ["model"] and part not in node and part not in MODEL_KEYS and not last:
-            # `model.<layer name>.key`: the layer list is searched by name
+        elif resolved == ["model"] and part not in node and part not in MODEL_KEYS and (not last or _named(node, part)):
+            # `model.<layer name>.key`, or a whole layer `model.<layer name>`: the layer list is searched by name
             layers = node.get("layers")
             index = _layer_by_name(layers if isinstance(layers, list) else [], part, where)
             resolved.append("layers")
@@ -90,7 +90,10 @@ def apply_override(raw: dict[str, Any], override: Override) -> tuple:
             key = part
         resolved.append(key)
         if last:
-            node[key] = override.value
+            value = override.value
+            if len(parts) == 2 and resolved[1] == "layers" and isinstance(value, dict) and "name" not in value:
+                value = {**value, "name": part}  # a layer replaced by its name keeps it, for later overrides
+            node[key] = value
             break
         child = node[key] if (isinstance(node, list) or key in node) else None
         if child is None:
@@ -139,6 +142,11 @@ def _plain_reading(text: str) -> Any:
         return parse_value(text, "")
     except ConfigError:
         return None
+
+
+def _named(model: dict[str, Any], name: str) -> bool:
+    layers = model.get("layers")
+    return isinstance(layers, list) and any(isinstance(layer, dict) and layer.get("name") == name for layer in layers)
 
 
 def _list_index(items: list, part: str, path: tuple, where: str) -> int:

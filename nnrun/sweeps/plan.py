@@ -83,6 +83,7 @@ def plan_sweep(config: str | Path | dict[str, Any], overrides: Sequence[str | Ov
 
     trials: list[Trial] = []
     errors: list[str] = []
+    failing: set[int] = set()
     first_of: dict[str, int] = {}
     for number, point in enumerate(found, start=1):
         keyed = point_overrides(point)
@@ -91,6 +92,7 @@ def plan_sweep(config: str | Path | dict[str, Any], overrides: Sequence[str | Ov
             resolved = validate(copy.deepcopy(work), source, lines, point_sets).resolved()
         except NnrunError as error:
             errors += point_errors(error, number, point, keyed, source, lines)
+            failing.add(number)
             continue
         key = config_hash(resolved)
         if key in first_of:
@@ -98,6 +100,7 @@ def plan_sweep(config: str | Path | dict[str, Any], overrides: Sequence[str | Ov
                 f"{source}: points {first_of[key]} and {number} of sweep.parameters give the same config "
                 f"({label_of(point)}); list each value once"
             )
+            failing.add(number)
             continue
         first_of[key] = number
         for seed in seeds:
@@ -107,7 +110,7 @@ def plan_sweep(config: str | Path | dict[str, Any], overrides: Sequence[str | Ov
     if errors:
         shown = errors[:MAX_LISTED] + ([f"... and {len(errors) - MAX_LISTED} more"] if len(errors) > MAX_LISTED else [])
         raise ConfigError(
-            f"{len(errors)} of the sweep's {len(found)} parameter points are not valid configs:\n" + "\n".join(shown),
+            f"{len(failing)} of the sweep's {len(found)} parameter points are not valid configs:\n" + "\n".join(shown),
             hint="fix sweep.parameters (each point is checked as `nnrun train` would check it)",
         )
     return Plan(checked.name, source, raw, tuple(o.text for o in overrides), base, spec, found, trials, dropped)

@@ -147,3 +147,26 @@ def test_the_studies_are_the_ones_the_issue_lists():
     assert {path.stem for path in STUDIES} >= {
         "hidden_units", "dropout", "l2", "optimizer_grid", "losses", "moons_activations"
     }  # fmt: skip
+
+
+def test_a_point_with_two_problems_counts_once(tmp_path):
+    layers = [{"type": "dense_stack", "units": [0], "activation": "relux"}, {"type": "dense_stack", "units": [8]}]
+    path = write(tmp_path, {"parameters": {"model.hidden": layers}})
+    with pytest.raises(ConfigError) as caught:
+        plan_sweep(path)
+    message = caught.value.message()
+    assert message.startswith("1 of the sweep's 2 parameter points are not valid configs")
+    assert "units[0]" in message and "did you mean 'relu'?" in message
+
+
+def test_a_whole_layer_is_a_value_and_keeps_its_name(tmp_path):
+    layers = [{"type": "dense_stack", "units": [8], "activation": "tanh"}, {"type": "dense", "units": 8}]
+    path = write(tmp_path, {"parameters": {"model.hidden": layers, "model.hidden.use_bias": [False]}})
+    first, second = (trial.config["model"]["layers"][0] for trial in plan_sweep(path).trials)
+    assert (first["type"], first["activation"], first["name"], first["use_bias"]) == (
+        "dense_stack",
+        "tanh",
+        "hidden",
+        False,
+    )
+    assert (second["type"], second["units"], second["name"], second["use_bias"]) == ("dense", 8, "hidden", False)
