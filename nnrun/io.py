@@ -72,11 +72,12 @@ def csv_text(columns: list[str], rows: Iterable[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-def read_csv(path: str | Path) -> list[dict[str, Any]]:
-    """Rows with numbers parsed back (empty cells become None)."""
+def read_csv(path: str | Path, text: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """Rows with numbers parsed back (empty cells become None); columns in `text` stay strings (ids)."""
+    text = set(text)
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    return [{key: parse_number(value) for key, value in row.items()} for row in rows]
+    return [{key: value if key in text else parse_number(value) for key, value in row.items()} for row in rows]
 
 
 def parse_number(text: str) -> Any:

@@ -120,7 +120,7 @@ def load_sweep(path: str | Path) -> Sweep:
     parameters = list(saved["spec"].get("parameters", {}))
     tables = []
     for name in ("trials.csv", "summary.csv"):
-        rows = read_csv(path / name) if (path / name).is_file() else []
+        rows = read_csv(path / name, text=["trial"]) if (path / name).is_file() else []
         for row in rows:
             for key in parameters:
                 row[key] = parse_cell(row.get(key))

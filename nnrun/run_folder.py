@@ -17,7 +17,7 @@ import numpy as np
 from nnrun.errors import RunError
 from nnrun.io import atomic_savez, atomic_write_text, csv_text, dump_yaml, read_csv, read_npz
 from nnrun.model import Sequential, save_model
-from nnrun.plots import plot_run
+from nnrun.report.curves import plot_run
 from nnrun.results import METRIC_COLUMNS, TIMING_COLUMNS, summary_markdown
 
 STATE_KEY = "__state__"  # the checkpoint's JSON state among its arrays

@@ -56,8 +56,11 @@ def train(
     out: str | Path | None = None,
     results_root: str | Path = RESULTS_ROOT,
     reporter: Reporter | None = None,
+    plot: bool = True,
 ) -> Run:
-    """Train from a Config, a config path or a raw dict. Nothing is left behind unless the config and data check out."""
+    """Train from a Config, a config path or a raw dict. Nothing is left behind unless the config and data check out.
+
+    `plot=False` leaves out curves.png (the figures can be drawn later with `nnrun plot`)."""
     if isinstance(config, Config):
         if overrides:
             config = config_from_dict(config.resolved(), overrides=overrides)
@@ -67,14 +70,14 @@ def train(
         config = load_config(config, overrides)
     folder = RunFolder.create(config.name, config.resolved(), out=out, root=results_root)
     try:
-        trainer = Trainer(config, folder, reporter)
+        trainer = Trainer(config, folder, reporter, plot=plot)
     except BaseException:
         folder.discard()  # the data or the model did not check out: the empty folder goes too
         raise
     return trainer.fit()
 
 
-def resume(run_dir: str | Path, *, reporter: Reporter | None = None) -> Run:
+def resume(run_dir: str | Path, *, reporter: Reporter | None = None, plot: bool = True) -> Run:
     """Continue a run from its last checkpoint to the same result an uninterrupted run gives."""
     run = load_run(run_dir)
     if run.status in ("completed", "early_stopped"):
@@ -86,7 +89,7 @@ def resume(run_dir: str | Path, *, reporter: Reporter | None = None) -> Run:
             hint="a checkpoint is written after each epoch; a run stopped in its first epoch must be started again",
         )
     config = config_from_dict(run.config, source=str(run.path / "config.yaml"))
-    trainer = Trainer(config, folder, reporter)
+    trainer = Trainer(config, folder, reporter, plot=plot)
     trainer.restore()
     return trainer.fit()
 
@@ -97,8 +100,9 @@ class Trainer:
     Construction loads and checks everything and writes nothing; `fit` writes every file through `folder`.
     """
 
-    def __init__(self, config: Config, folder: RunFolder, reporter: Reporter | None = None):
+    def __init__(self, config: Config, folder: RunFolder, reporter: Reporter | None = None, *, plot: bool = True):
         self.config = config
+        self.plot = plot  # draw curves.png at the end
         self.resolved = config.resolved()
         self.folder = folder
         self.reporter = reporter or Silent()
@@ -379,7 +383,7 @@ class Trainer:
         if self.status != "failed":
             self.folder.save_model(self.model, self.resolved["model"])
         summary = self.write_summary(error=error, markdown=True)
-        if self.progress.history:
+        if self.plot and self.progress.history:
             self.folder.draw_curves()
         self.folder.log(f"status {self.status}")
         self.reporter.finish(summary)

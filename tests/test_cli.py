@@ -22,7 +22,7 @@ def write(path, config):
 def test_help_lists_every_verb(cli):
     result = cli("--help")
     assert result.returncode == 0
-    for verb in ("train", "sweep", "check", "gradcheck", "eval", "layers"):
+    for verb in ("train", "sweep", "plot", "check", "gradcheck", "eval", "layers"):
         assert verb in result.stdout
 
 

@@ -9,7 +9,7 @@ import warnings
 
 import typer
 
-from nnrun.cli import bench, check, data, gradcheck, layers, sweep, train
+from nnrun.cli import bench, check, data, gradcheck, layers, plot, sweep, train
 from nnrun.cli import eval as eval_
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app = typer.Typer(
 )
 app.command("train")(train.train)
 app.command("sweep")(sweep.sweep)
+app.command("plot")(plot.plot)
 app.command("check")(check.check)
 app.command("gradcheck")(gradcheck.gradcheck)
 app.command("eval")(eval_.eval_run)

@@ -21,6 +21,7 @@ Overrides = Annotated[
     ),
 ]
 Debug = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")]
+NoPlot = Annotated[bool, typer.Option("--no-plot", help="Skip the figures at the end (`nnrun plot` draws them later).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")]
 Offline = Annotated[
     bool,

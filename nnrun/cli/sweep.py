@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from nnrun.cli.errors import handles_errors, report
-from nnrun.cli.options import Debug, Offline, Overrides, Quiet, apply_offline
+from nnrun.cli.options import Debug, NoPlot, Offline, Overrides, Quiet, apply_offline
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -41,6 +41,7 @@ def sweep(
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the trials and run nothing.")] = False,
     quiet: Quiet = False,
+    no_plot: NoPlot = False,
     offline: Offline = False,
     debug: Debug = False,
 ) -> None:
@@ -60,7 +61,8 @@ def sweep(
     if dry_run:
         Console().print(trials_table(study))
         return
-    result = api.run_study(study, workers=workers, dask=dask, reporter=None if quiet else RichSweepView())
+    reporter = None if quiet else RichSweepView()
+    result = api.run_study(study, workers=workers, dask=dask, reporter=reporter, plot=not no_plot)
     if result.failed:
         report(f"{len(result.failed)} of {len(result.trials)} trials did not finish; see {result.path}/trials.csv")
         raise typer.Exit(1)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from nnrun.cli.errors import handles_errors
-from nnrun.cli.options import Debug, Offline, Overrides, Quiet, apply_offline
+from nnrun.cli.options import Debug, NoPlot, Offline, Overrides, Quiet, apply_offline
 from nnrun.errors import ConfigError
 
 
@@ -23,6 +23,7 @@ def train(
         Path | None, typer.Option("--resume", help="Continue the run in this folder from its checkpoint.")
     ] = None,
     quiet: Quiet = False,
+    no_plot: NoPlot = False,
     offline: Offline = False,
     debug: Debug = False,
 ) -> None:
@@ -41,8 +42,8 @@ def train(
                 "--resume continues a run with the config saved in its folder",
                 hint="drop CONFIG, --set and --out when resuming",
             )
-        api.resume(resume, reporter=reporter)
+        api.resume(resume, reporter=reporter, plot=not no_plot)
     elif config is None:
         raise ConfigError("no config given", hint="usage: nnrun train CONFIG.yaml, or nnrun train --resume RUN_DIR")
     else:
-        api.train(config, overrides or (), out=out, reporter=reporter)
+        api.train(config, overrides or (), out=out, reporter=reporter, plot=not no_plot)

@@ -108,7 +108,7 @@ class SweepFolder:
     def previous_trials(self) -> dict[str, dict[str, Any]]:
         """trials.csv rows of an earlier session, by trial id (their seconds and attempts carry over)."""
         path = self.path / "trials.csv"
-        return {row["trial"]: row for row in read_csv(path)} if path.is_file() else {}
+        return {row["trial"]: row for row in read_csv(path, text=["trial"])} if path.is_file() else {}
 
     def write_trials(self, parameters: list[str], rows: list[dict[str, Any]]) -> None:
         columns = TRIAL_COLUMNS[:3] + parameters + TRIAL_COLUMNS[3:]

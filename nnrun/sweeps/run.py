@@ -18,6 +18,7 @@ from typing import Any
 from nnrun.config import Override, config_from_dict
 from nnrun.errors import ConfigError, NnrunError, RunError
 from nnrun.io import atomic_write_text, dump_yaml
+from nnrun.report.sweep import plot_sweep
 from nnrun.results import Sweep, load_run, load_sweep
 from nnrun.run_folder import RESULTS_ROOT
 from nnrun.sweeps.folder import SweepFolder
@@ -89,10 +90,11 @@ def sweep(
     force: bool = False,
     reporter: SweepReporter | None = None,
     executor: Any = None,
+    plot: bool = True,
 ) -> Sweep:
     """Run a config's sweep section; returns the Sweep read back from its folder (see nnrun.results)."""
     study = open_study(config, overrides, out=out, results_root=results_root, resume=resume, force=force)
-    return run_study(study, workers=workers, dask=dask, reporter=reporter, executor=executor)
+    return run_study(study, workers=workers, dask=dask, reporter=reporter, executor=executor, plot=plot)
 
 
 def run_study(
@@ -102,8 +104,10 @@ def run_study(
     dask: str | None = None,
     reporter: SweepReporter | None = None,
     executor: Any = None,
+    plot: bool = True,
 ) -> Sweep:
-    """Run the study's unfinished trials (on `executor`, else a LocalPool or a DaskPool) and write its tables."""
+    """Run the study's unfinished trials (on `executor`, else a LocalPool or a DaskPool) and write its tables,
+    then, unless `plot` is False, its figures (nnrun.report.sweep) and each trial's curves."""
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers must be at least 1 (got {workers})")
     pending = [trial for trial in study.plan.trials if study.states[trial.id] != "done"]
@@ -113,7 +117,7 @@ def run_study(
         if executor is None and pending:
             executor = make_executor(workers, dask, study.plan.spec.retries)
         try:
-            execute(study, pending, executor, workers, dask, reporter or SilentSweep())
+            execute(study, pending, executor, workers, dask, reporter or SilentSweep(), plot)
         finally:
             if executor is not None and hasattr(executor, "close"):
                 executor.close()
@@ -129,7 +133,13 @@ def make_executor(workers: int | None, dask: str | None, retries: int) -> Any:
 
 
 def execute(
-    study: Study, pending: list[Trial], executor: Any, workers: int | None, dask: str | None, reporter: SweepReporter
+    study: Study,
+    pending: list[Trial],
+    executor: Any,
+    workers: int | None,
+    dask: str | None,
+    reporter: SweepReporter,
+    plot: bool,
 ) -> None:
     plan, folder = study.plan, study.folder
     cores = os.cpu_count() or 1
@@ -160,7 +170,7 @@ def execute(
             at=plan.spec.metric.at, labels={trial.id: study.label(trial) for trial in plan.trials},
         )
     )  # fmt: skip
-    jobs = [Job(t.id, str(folder.trial_dir(t.id).resolve()), with_threads(t.config, threads)) for t in pending]
+    jobs = [Job(t.id, str(folder.trial_dir(t.id).resolve()), with_threads(t.config, threads), plot) for t in pending]
     try:
         for outcome in executor.run(jobs, event) if jobs else ():
             trial = by_id[outcome.trial]
@@ -182,6 +192,8 @@ def execute(
         summary, metric = summarize(plan, list(rows.values()))
         folder.write_summary(parameters, summary, markdown(plan, summary, metric))
         reporter.finish(summary, parameters, metric)
+    if plot and any(row.get(f"{metric}_mean") is not None for row in summary):
+        plot_sweep(folder.path)  # not after Ctrl-C: the tables are what an interrupted sweep owes
 
 
 def study_row(study: Study, trial: Trial, previous: dict[str, dict], threads: int | None) -> dict[str, Any]:

@@ -31,6 +31,7 @@ class Job:
     trial: str
     run_dir: str  # absolute: a Dask worker on another machine must reach it (a shared file system)
     config: dict[str, Any]  # resolved, with the thread count this trial runs with
+    plot: bool = True  # the trial draws its curves.png
 
 
 @dataclass
@@ -78,11 +79,11 @@ def run_trial(job: Job, events: Callable[[tuple], None] | None = None) -> Outcom
         return Outcome(job.trial, json.loads((run_dir / "summary.json").read_text())["status"])
     try:
         if state == "resume":
-            run = resume(run_dir, reporter=reporter)
+            run = resume(run_dir, reporter=reporter, plot=job.plot)
         else:
             if state != "new":
                 set_aside(run_dir)
-            run = train(config_from_dict(job.config), out=run_dir, reporter=reporter)
+            run = train(config_from_dict(job.config), out=run_dir, reporter=reporter, plot=job.plot)
         status, error = run.status, None
     except NnrunError as failure:
         status, error = "failed", failure.message()

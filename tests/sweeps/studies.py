@@ -47,7 +47,7 @@ def summary_rows(folder: Path) -> list[dict[str, Any]]:
 
 def trial_rows(folder: Path) -> dict[str, dict[str, Any]]:
     """trials.csv by trial id."""
-    return {row["trial"]: row for row in read_csv(folder / "trials.csv")}
+    return {row["trial"]: row for row in read_csv(folder / "trials.csv", text=["trial"])}
 
 
 def metrics_bytes(folder: Path) -> dict[str, bytes]:

@@ -8,8 +8,10 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from nnrun.errors import RunError
+from nnrun.results import load_sweep
 from nnrun.sweeps.folder import SweepFolder
 
 
@@ -38,3 +40,15 @@ def test_a_folder_that_is_not_a_sweep_is_refused(tmp_path):
     with pytest.raises(RunError, match="is not a sweep folder"):
         SweepFolder(tmp_path / "run").saved()
     assert SweepFolder(tmp_path / "new").saved() is None
+
+
+def test_a_trial_id_of_digits_stays_the_folder_name(tmp_path):
+    """Ids are 12 hex digits: about one in 280 has no letter, and '0123…' or '12e4…' must not become a number."""
+    folder = tmp_path / "sweep"
+    (folder / "trials").mkdir(parents=True)
+    (folder / "sweep.yaml").write_text(
+        yaml.safe_dump({"source": "c.yaml", "overrides": [], "spec": {"parameters": {}}, "base": {}, "config": {}})
+    )
+    (folder / "trials.csv").write_text("trial,point,seed,status\n012345678901,1,0,completed\n1234e5678901,1,1,failed\n")
+    assert [row["trial"] for row in load_sweep(folder).trials] == ["012345678901", "1234e5678901"]
+    assert set(SweepFolder(folder).previous_trials()) == {"012345678901", "1234e5678901"}

@@ -55,7 +55,7 @@ def test_running_again_extending_seeds_and_changing_the_base(finished, tmp_path)
     lines = refused.value.message().splitlines()
     assert "-  epochs: 1" in lines and "+  epochs: 3" in lines
     assert "--force" in refused.value.hint
-    assert metrics_stamps(folder) == after and read_csv(folder / "trials.csv") == seeds_run
+    assert metrics_stamps(folder) == after and read_csv(folder / "trials.csv", text=["trial"]) == seeds_run
 
     forced = sweep(config, ["train.epochs=3"], out=folder, workers=2, force=True)
     current = [row for row in forced.trials if row["status"] != "stale"]
@@ -94,7 +94,7 @@ def wait_for(process, condition, what, seconds=120):
 def statuses(folder):
     """trials.csv's status by trial id, {} while the file is not there yet."""
     try:
-        return {row["trial"]: row["status"] for row in read_csv(folder / "trials.csv")}
+        return {row["trial"]: row["status"] for row in read_csv(folder / "trials.csv", text=["trial"])}
     except FileNotFoundError:
         return {}
 

@@ -1,0 +1,62 @@
+"""`nnrun plot PATH...`: draw the figures of run folders and sweep folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nnrun.cli.errors import handles_errors
+from nnrun.cli.options import Debug
+from nnrun.errors import RunError
+
+
+@handles_errors
+def plot(
+    paths: Annotated[list[Path], typer.Argument(help="Run folders and sweep folders.", show_default=False)],
+    metric: Annotated[
+        str | None, typer.Option("--metric", help="A sweep's metric (default: its spec's), e.g. test_acc.")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="png, svg or pdf.")] = "png",
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for the figures (default: each folder).")] = None,
+    debug: Debug = False,
+) -> None:
+    """Draw a run's curves, or a sweep's metric against its parameters, heatmap and curves.
+
+    Example: nnrun plot results/hidden_units/sweep-218da5ed --metric test_acc
+    """
+    from rich.console import Console  # imported here: keeps `nnrun --help` fast
+
+    from nnrun.report.curves import plot_run
+    from nnrun.report.style import FORMATS
+    from nnrun.report.sweep import plot_sweep
+
+    if fmt not in FORMATS:
+        raise RunError(f"--format {fmt} is not one of {', '.join(FORMATS)}")
+    for path in paths:
+        if not (path / "sweep.yaml").is_file() and not (path / "config.yaml").is_file():
+            raise RunError(
+                f"{path} is neither a run folder (config.yaml) nor a sweep folder (sweep.yaml)",
+                hint="pass a folder under results/<name>/",
+            )
+    console = Console()
+    drawn = 0
+    for path in paths:
+        # several folders into one --out: a sub-folder each, so their figures do not overwrite each other
+        target = None if out is None else out / path.resolve().name if len(paths) > 1 else out
+        if target is not None:
+            target.mkdir(parents=True, exist_ok=True)
+        try:
+            if (path / "sweep.yaml").is_file():
+                written = plot_sweep(path, metric, target, fmt)
+            else:
+                written = [plot_run(path, target, fmt)]
+        except RunError as error:  # a run with nothing to draw yet: say so, and draw the others
+            console.print(f"[yellow]skipped {error.message()}[/]", highlight=False)
+            continue
+        drawn += len(written)
+        for figure in written:
+            console.print(f"wrote {figure}", highlight=False)
+    if not drawn:
+        raise RunError("nothing to draw", hint="see the lines above")

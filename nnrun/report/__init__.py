@@ -1,0 +1,9 @@
+"""Figures (and, to come, reports) drawn from run and sweep folders: they read what runs wrote, never train.
+
+style.py   one look for every figure: the colour of each split, sizes, saving atomically as png/svg/pdf
+curves.py  a run's accuracy, loss and learning rate against epoch or step, the best evaluation marked
+sweep.py   a sweep's metric against each parameter (mean ± std over seeds), a heatmap for two, and every
+           point's training curve with its band across seeds
+
+matplotlib is imported inside the drawing functions: training imports curves.py for its curves.png.
+"""

@@ -1,0 +1,166 @@
+"""A sweep's figures, from its summary.csv and its trials' metrics.csv.
+
+- `<metric>_vs_<parameter>.<fmt>` for each parameter: the metric's mean ± std over seeds against the
+  parameter (a log axis for a learning rate, a log-uniform draw or values spanning 100×), one line per
+  value of the next parameter, the others averaged over;
+- `<metric>_heatmap.<fmt>` for a sweep of two parameters: the mean in each cell;
+- `<metric>_curves.<fmt>`: each point's curve of the metric against epoch, with its band of ± std across
+  seeds.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from nnrun.errors import RunError
+from nnrun.io import inline
+from nnrun.report.style import pyplot, save
+from nnrun.results import Sweep, load_run, load_sweep
+
+LOG_SPAN = 100  # positive numbers spanning this factor or more get a log axis
+
+
+def plot_sweep(sweep_dir: str | Path, metric: str | None = None, out: str | Path | None = None, fmt: str = "png"):
+    """Draw the sweep's figures into `out` (default: the sweep folder); returns the files written."""
+    sweep = load_sweep(sweep_dir)
+    metric = metric or sweep.spec.get("metric", {}).get("name", "val_acc")
+    rows = [row for row in sweep.summary if row.get(f"{metric}_mean") is not None]
+    if not rows:
+        raise RunError(
+            f"{sweep.path} has no finished trial with {metric}",
+            hint="run or resume the sweep, or choose --metric (test_acc, val_loss, ...)",
+        )
+    out = Path(out or sweep.path)
+    written = [
+        save(parameter_figure(sweep, rows, metric, p), out / f"{metric}_vs_{slug(p)}.{fmt}") for p in sweep.parameters
+    ]
+    if len(sweep.parameters) == 2:
+        written.append(save(heatmap_figure(sweep, rows, metric), out / f"{metric}_heatmap.{fmt}"))
+    written.append(save(curves_figure(sweep, metric), out / f"{metric}_curves.{fmt}"))
+    return written
+
+
+def parameter_figure(sweep: Sweep, rows: list[dict[str, Any]], metric: str, parameter: str) -> Any:
+    plt = pyplot()
+    others = [p for p in sweep.parameters if p != parameter]
+    series = others[0] if others else None
+    groups: dict[Any, dict[Any, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        groups[key(row.get(series)) if series else None][key(row[parameter])].append(row)
+    values = ordered({key(row[parameter]) for row in rows})
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    figure, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    for label, by_value in sorted(groups.items(), key=lambda item: str(item[0])):
+        xs = [v for v in values if v in by_value]
+        means = [statistics.fmean(r[f"{metric}_mean"] for r in by_value[v]) for v in xs]
+        stds = [std_of(by_value[v], metric) for v in xs]
+        positions = xs if numeric else [values.index(v) for v in xs]
+        name = f"{series} = {show(label)}" if series else f"{metric}, mean ± std over seeds"
+        ax.errorbar(positions, means, yerr=stds, marker="o", capsize=3, label=name)
+    if numeric and use_log(sweep, parameter, values):
+        ax.set_xscale("log")
+    if not numeric:
+        ax.set_xticks(range(len(values)), [show(v) for v in values], rotation=30 if len(values) > 4 else 0)
+    ax.set(
+        xlabel=parameter,
+        ylabel=metric_label(metric),
+        title=f"{sweep.base.get('name', '')}: {metric} against {parameter}",
+    )
+    note = " (mean ± std over seeds" + (f"; averaged over {', '.join(others[1:])})" if len(others) > 1 else ")")
+    ax.legend(title=note.strip(" ()") if series else None)
+    return figure
+
+
+def heatmap_figure(sweep: Sweep, rows: list[dict[str, Any]], metric: str) -> Any:
+    plt = pyplot()
+    first, second = sweep.parameters
+    ys, xs = ordered({key(r[first]) for r in rows}), ordered({key(r[second]) for r in rows})
+    grid = [[math.nan] * len(xs) for _ in ys]
+    for row in rows:
+        grid[ys.index(key(row[first]))][xs.index(key(row[second]))] = row[f"{metric}_mean"]
+    figure, ax = plt.subplots(figsize=(1.2 * len(xs) + 2.5, 0.6 * len(ys) + 2), constrained_layout=True)
+    image = ax.imshow(grid, cmap="viridis" if metric.endswith("_acc") else "viridis_r", aspect="auto")
+    for i, line in enumerate(grid):
+        for j, value in enumerate(line):
+            if not math.isnan(value):
+                red, green, blue, _ = image.cmap(image.norm(value))
+                dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5  # white text on dark cells
+                ax.text(j, i, f"{value:.3f}", ha="center", va="center", color="white" if dark else "black", fontsize=8)
+    ax.set_xticks(range(len(xs)), [show(v) for v in xs])
+    ax.set_yticks(range(len(ys)), [show(v) for v in ys])
+    ax.grid(False)
+    ax.set(xlabel=second, ylabel=first, title=f"{sweep.base.get('name', '')}: mean {metric} over seeds")
+    figure.colorbar(image, ax=ax, label=metric_label(metric))
+    return figure
+
+
+def curves_figure(sweep: Sweep, metric: str) -> Any:
+    plt = pyplot()
+    figure, ax = plt.subplots(figsize=(7, 4.2), constrained_layout=True)
+    by_point: dict[int, list[dict]] = defaultdict(list)
+    for trial in sweep.trials:
+        if trial.get("status") in ("completed", "early_stopped"):
+            by_point[trial["point"]].append(trial)
+    palette = plt.get_cmap("tab10" if len(by_point) <= 10 else "viridis")
+    for index, (point, trials) in enumerate(sorted(by_point.items())):
+        curves = [load_run(sweep.path / "trials" / t["trial"]).history for t in trials]
+        steps = sorted({row["epoch"] for curve in curves for row in curve if row.get(metric) is not None})
+        means, lows, highs = [], [], []
+        for step in steps:
+            values = [
+                row[metric] for curve in curves for row in curve if row["epoch"] == step and row.get(metric) is not None
+            ]
+            mean = statistics.fmean(values)
+            spread = statistics.stdev(values) if len(values) > 1 else 0.0
+            means.append(mean), lows.append(mean - spread), highs.append(mean + spread)
+        color = palette(index if len(by_point) <= 10 else index / max(len(by_point) - 1, 1))
+        label = ", ".join(f"{p}={show(key(trials[0][p]))}" for p in sweep.parameters) or f"point {point}"
+        ax.plot(steps, means, color=color, label=label)
+        ax.fill_between(steps, lows, highs, color=color, alpha=0.2, linewidth=0)
+    ax.set(
+        xlabel="epoch", ylabel=metric_label(metric), title=f"{sweep.base.get('name', '')}: {metric} (± std over seeds)"
+    )
+    ax.legend(fontsize=8)
+    return figure
+
+
+def use_log(sweep: Sweep, parameter: str, values: list) -> bool:
+    spec = sweep.spec.get("parameters", {}).get(parameter)
+    if isinstance(spec, dict) and spec.get("distribution") == "log_uniform":
+        return True
+    positive = [v for v in values if v > 0]
+    return len(positive) == len(values) and max(positive) / min(positive) >= LOG_SPAN or parameter.endswith(".lr")
+
+
+def std_of(rows: list[dict], metric: str) -> float:
+    stds = [r.get(f"{metric}_std") for r in rows if r.get(f"{metric}_std") is not None]
+    return statistics.fmean(stds) if stds else 0.0
+
+
+def metric_label(metric: str) -> str:
+    split, _, kind = metric.partition("_")
+    return f"{split} {'accuracy' if kind == 'acc' else 'loss'}"
+
+
+def key(value: Any) -> Any:
+    """A hashable form of a parameter value (lists become tuples)."""
+    return tuple(key(v) for v in value) if isinstance(value, list) else value
+
+
+def show(value: Any) -> str:
+    return inline(list(value)) if isinstance(value, tuple) else str(value)
+
+
+def ordered(values: set) -> list:
+    try:
+        return sorted(values)
+    except TypeError:
+        return sorted(values, key=str)
+
+
+def slug(parameter: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in parameter).strip("_")

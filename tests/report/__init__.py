@@ -1,0 +1,1 @@
+"""Figures drawn from run and sweep folders."""

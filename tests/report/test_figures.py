@@ -1,0 +1,104 @@
+"""Each figure renders from a folder the test makes: the right files, a sensible size, not blank."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import nnrun
+from nnrun.errors import RunError
+from nnrun.report.curves import plot_run
+from nnrun.report.sweep import plot_sweep
+from tests.helpers import small_config
+
+
+def looks_drawn(path, min_width=400, min_height=250) -> tuple[int, int]:
+    """The image's size, after checking it is big enough and not one flat colour."""
+    image = np.asarray(Image.open(path).convert("L"), dtype=float)
+    height, width = image.shape
+    assert width >= min_width and height >= min_height, (path, image.shape)
+    assert image.std() > 10, f"{path} is nearly blank"
+    return width, height
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory):
+    config = small_config(train={"epochs": 3, "batch_size": 64})
+    config["sweep"] = {"parameters": {"optimizer.lr": [0.001, 0.01], "model.hidden.units": [8, 32]}, "seeds": [0, 1]}
+    return nnrun.sweep(config, out=tmp_path_factory.mktemp("figures") / "sweep", workers=2).path
+
+
+def test_a_sweep_draws_each_parameter_a_heatmap_and_the_curves(sweep_dir, tmp_path):
+    written = plot_sweep(sweep_dir, out=tmp_path)
+    names = sorted(path.name for path in written)
+    assert names == [
+        "val_acc_curves.png", "val_acc_heatmap.png", "val_acc_vs_model.hidden.units.png", "val_acc_vs_optimizer.lr.png"
+    ]  # fmt: skip
+    for path in written:
+        looks_drawn(path)
+
+
+def test_another_metric_and_vector_formats(sweep_dir, tmp_path):
+    written = plot_sweep(sweep_dir, metric="test_loss", out=tmp_path, fmt="svg")
+    assert all(
+        path.name.startswith("test_loss_") and path.read_bytes().lstrip().startswith(b"<?xml") for path in written
+    )
+    pdf = plot_run(sweep_dir / "trials" / nnrun.load_sweep(sweep_dir).trials[0]["trial"], tmp_path, "pdf")
+    assert pdf.read_bytes().startswith(b"%PDF")
+
+
+def test_a_metric_the_trials_lack_is_named(sweep_dir, tmp_path):
+    with pytest.raises(RunError, match="no finished trial with train_loss_x"):
+        plot_sweep(sweep_dir, metric="train_loss_x", out=tmp_path)
+
+
+def test_run_curves_gain_a_learning_rate_panel_when_it_changes(tmp_path):
+    flat = nnrun.train(small_config(train={"epochs": 3, "batch_size": 64}), out=tmp_path / "flat")
+    stepped = nnrun.train(
+        small_config(
+            train={"epochs": 3, "batch_size": 64},
+            optimizer={"type": "adam", "lr": 0.003, "schedule": {"type": "step", "every": 1, "gamma": 0.5}},
+        ),
+        out=tmp_path / "stepped",
+    )
+    _, flat_height = looks_drawn(flat.path / "curves.png")
+    _, stepped_height = looks_drawn(stepped.path / "curves.png")
+    assert stepped_height > flat_height  # the extra panel
+
+
+def test_a_run_without_evaluations_is_skipped_with_its_reason(tmp_path, cli):
+    run = nnrun.train(small_config(train={"epochs": 1, "batch_size": 64}), out=tmp_path / "done")
+    partial = tmp_path / "partial"
+    shutil.copytree(run.path, partial)
+    (partial / "metrics.csv").unlink()
+    with pytest.raises(RunError, match="has no evaluation to draw yet"):
+        plot_run(partial)
+    result = cli("plot", "partial", "done", "--out", "figs")
+    assert result.returncode == 0, result.stderr
+    assert "skipped" in result.stdout and "has no evaluation to draw yet" in result.stdout
+    looks_drawn(tmp_path / "figs" / "done" / "curves.png")
+
+
+def test_a_folder_that_is_neither_exits_2(tmp_path, cli):
+    (tmp_path / "stuff").mkdir()
+    result = cli("plot", "stuff")
+    assert result.returncode == 2
+    assert "neither a run folder" in result.stderr
+
+
+def test_a_sweep_draws_its_figures_at_the_end_and_no_plot_skips_them(sweep_dir, tmp_path):
+    assert {path.name for path in sweep_dir.glob("*.png")} == {
+        "val_acc_curves.png", "val_acc_heatmap.png", "val_acc_vs_model.hidden.units.png", "val_acc_vs_optimizer.lr.png"
+    }  # fmt: skip
+    assert all(
+        (sweep_dir / "trials" / row["trial"] / "curves.png").is_file() for row in nnrun.load_sweep(sweep_dir).trials
+    )
+    config = small_config(train={"epochs": 1, "batch_size": 64})
+    config["sweep"] = {"parameters": {"optimizer.lr": [0.01]}}
+    bare = nnrun.sweep(config, out=tmp_path / "bare", workers=1, plot=False)
+    assert not list(bare.path.rglob("*.png"))
+    run = nnrun.train(small_config(train={"epochs": 1, "batch_size": 64}), out=tmp_path / "run", plot=False)
+    assert (run.path / "metrics.csv").is_file() and not (run.path / "curves.png").exists()
