@@ -22,12 +22,14 @@ def plot(
     out: Annotated[Path | None, typer.Option("--out", help="Folder for the figures (default: each folder).")] = None,
     debug: Debug = False,
 ) -> None:
-    """Draw a run's curves, or a sweep's metric against its parameters, heatmap and curves.
+    """Draw a run's curves, or a sweep's metric against its parameters, heatmap and curves; several runs are
+    also drawn together in comparison.png, labelled by the config values in which they differ.
 
     Example: nnrun plot results/hidden_units/sweep-218da5ed --metric test_acc
     """
     from rich.console import Console  # imported here: keeps `nnrun --help` fast
 
+    from nnrun.report.compare import plot_comparison
     from nnrun.report.curves import plot_run
     from nnrun.report.style import FORMATS
     from nnrun.report.sweep import plot_sweep
@@ -58,5 +60,13 @@ def plot(
         drawn += len(written)
         for figure in written:
             console.print(f"wrote {figure}", highlight=False)
+    runs = [path for path in paths if not (path / "sweep.yaml").is_file()]
+    if len(runs) > 1:
+        try:
+            figure = plot_comparison(runs, out, fmt)
+            drawn += 1
+            console.print(f"wrote {figure}", highlight=False)
+        except RunError as error:
+            console.print(f"[yellow]skipped the comparison: {error.message()}[/]", highlight=False)
     if not drawn:
         raise RunError("nothing to draw", hint="see the lines above")

@@ -10,6 +10,7 @@ from PIL import Image
 
 import nnrun
 from nnrun.errors import RunError
+from nnrun.report.compare import differences, labels
 from nnrun.report.curves import plot_run
 from nnrun.report.sweep import plot_sweep
 from tests.helpers import small_config
@@ -102,3 +103,23 @@ def test_a_sweep_draws_its_figures_at_the_end_and_no_plot_skips_them(sweep_dir, 
     assert not list(bare.path.rglob("*.png"))
     run = nnrun.train(small_config(train={"epochs": 1, "batch_size": 64}), out=tmp_path / "run", plot=False)
     assert (run.path / "metrics.csv").is_file() and not (run.path / "curves.png").exists()
+
+
+def test_runs_are_labelled_by_the_config_values_in_which_they_differ():
+    base = small_config()
+    other = small_config(optimizer={"type": "adam", "lr": 0.01})
+    other["model"]["layers"][0]["units"] = 64
+    assert differences([base, other]) == ["model.layers[0].units", "optimizer.lr"]
+    assert differences([base, small_config()]) == []
+
+
+def test_several_runs_are_overlaid_in_one_comparison(tmp_path, cli):
+    for lr in (0.001, 0.01):
+        nnrun.train(small_config(optimizer={"type": "adam", "lr": lr}, train={"epochs": 2, "batch_size": 64}),
+                    out=tmp_path / f"lr{lr}")  # fmt: skip
+    result = cli("plot", "lr0.001", "lr0.01", "--out", "figs")
+    assert result.returncode == 0, result.stderr
+    looks_drawn(tmp_path / "figs" / "comparison.png")
+    assert (tmp_path / "figs" / "lr0.01" / "curves.png").is_file()
+    runs = [nnrun.load_run(tmp_path / name) for name in ("lr0.001", "lr0.01")]
+    assert labels(runs) == ["optimizer.lr=0.001", "optimizer.lr=0.01"]
