@@ -29,10 +29,12 @@ def plot(
     """
     from rich.console import Console  # imported here: keeps `nnrun --help` fast
 
+    from nnrun.report.boundary import is_planar, plot_boundary
     from nnrun.report.compare import plot_comparison
     from nnrun.report.curves import plot_run
     from nnrun.report.style import FORMATS
     from nnrun.report.sweep import plot_sweep
+    from nnrun.results import load_run
 
     if fmt not in FORMATS:
         raise RunError(f"--format {fmt} is not one of {', '.join(FORMATS)}")
@@ -54,6 +56,8 @@ def plot(
                 written = plot_sweep(path, metric, target, fmt)
             else:
                 written = [plot_run(path, target, fmt)]
+                if is_planar(load_run(path).config):
+                    written.append(plot_boundary(path, target, fmt))
         except RunError as error:  # a run with nothing to draw yet: say so, and draw the others
             console.print(f"[yellow]skipped {error.message()}[/]", highlight=False)
             continue

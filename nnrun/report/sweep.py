@@ -5,7 +5,8 @@
   value of the next parameter, the others averaged over;
 - `<metric>_heatmap.<fmt>` for a sweep of two parameters: the mean in each cell;
 - `<metric>_curves.<fmt>`: each point's curve of the metric against epoch, with its band of ± std across
-  seeds.
+  seeds;
+- `boundaries.<fmt>` for a model of 2-D inputs: each point's decision boundary (its first seed), small multiples.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from nnrun.errors import RunError
 from nnrun.io import inline
+from nnrun.report.boundary import boundaries_figure, is_planar
 from nnrun.report.style import pyplot, save
 from nnrun.results import Sweep, load_run, load_sweep
 
@@ -41,7 +43,19 @@ def plot_sweep(sweep_dir: str | Path, metric: str | None = None, out: str | Path
     if len(sweep.parameters) == 2:
         written.append(save(heatmap_figure(sweep, rows, metric), out / f"{metric}_heatmap.{fmt}"))
     written.append(save(curves_figure(sweep, metric), out / f"{metric}_curves.{fmt}"))
+    if is_planar(sweep.base):
+        written.append(save(boundaries_figure(point_runs(sweep)), out / f"boundaries.{fmt}"))
     return written
+
+
+def point_runs(sweep: Sweep) -> list[tuple[str, Any]]:
+    """Each point's first finished trial, labelled by its parameter values."""
+    chosen: dict[int, tuple[str, Any]] = {}
+    for trial in sweep.trials:
+        if trial.get("status") in ("completed", "early_stopped") and trial["point"] not in chosen:
+            label = ", ".join(f"{p.split('.')[-1]}={show(key(trial[p]))}" for p in sweep.parameters)
+            chosen[trial["point"]] = (label, load_run(sweep.path / "trials" / trial["trial"]))
+    return [chosen[point] for point in sorted(chosen)]
 
 
 def parameter_figure(sweep: Sweep, rows: list[dict[str, Any]], metric: str, parameter: str) -> Any:

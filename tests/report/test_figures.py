@@ -10,6 +10,7 @@ from PIL import Image
 
 import nnrun
 from nnrun.errors import RunError
+from nnrun.report.boundary import plot_boundary
 from nnrun.report.compare import differences, labels
 from nnrun.report.curves import plot_run
 from nnrun.report.sweep import plot_sweep
@@ -123,3 +124,27 @@ def test_several_runs_are_overlaid_in_one_comparison(tmp_path, cli):
     assert (tmp_path / "figs" / "lr0.01" / "curves.png").is_file()
     runs = [nnrun.load_run(tmp_path / name) for name in ("lr0.001", "lr0.01")]
     assert labels(runs) == ["optimizer.lr=0.001", "optimizer.lr=0.01"]
+
+
+MOONS = {"dataset": "moons", "n": 300, "noise": 0.15, "val": 0.15, "test": 0.2}
+MOONS_MODEL = {
+    "input_shape": [2],
+    "layers": [
+        {"type": "dense_stack", "units": [8], "activation": "tanh", "name": "hidden"},
+        {"type": "dense", "units": 2},
+    ],
+}
+
+
+def test_a_2d_run_draws_its_decision_boundary_and_a_sweep_its_small_multiples(tmp_path):
+    run = nnrun.train(
+        small_config(data=MOONS, model=MOONS_MODEL, train={"epochs": 5, "batch_size": 32}), out=tmp_path / "r"
+    )
+    looks_drawn(plot_boundary(run.path), min_width=450, min_height=400)
+    config = small_config(data=MOONS, model=MOONS_MODEL, train={"epochs": 3, "batch_size": 32})
+    config["sweep"] = {"parameters": {"model.hidden.activation": ["tanh", "relu"]}}
+    sweep = nnrun.sweep(config, out=tmp_path / "s", workers=2)
+    width, height = looks_drawn(sweep.path / "boundaries.png")
+    assert width > height  # two panels side by side
+    with pytest.raises(RunError, match="is not a 2-D model"):
+        plot_boundary(nnrun.train(small_config(train={"epochs": 1, "batch_size": 64}), out=tmp_path / "d").path)
