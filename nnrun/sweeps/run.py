@@ -53,6 +53,8 @@ def open_study(
     force: bool = False,
 ) -> Study:
     """Plan the sweep and find its folder (`resume`, else `out`, else results/<name>/sweep-<base hash>)."""
+    if resume is not None and out is not None:
+        raise ConfigError("--resume names the sweep folder already: drop --out")
     if resume is not None:
         folder = SweepFolder(resume)
         saved = folder.saved()

@@ -10,9 +10,10 @@ import sys
 import pytest
 import yaml
 
-from nnrun.errors import RunError
+from nnrun.errors import ConfigError, RunError
 from nnrun.results import load_sweep
 from nnrun.sweeps.folder import SweepFolder
+from nnrun.sweeps.run import open_study
 
 
 def test_a_second_driver_on_the_same_folder_is_refused(tmp_path):
@@ -52,3 +53,8 @@ def test_a_trial_id_of_digits_stays_the_folder_name(tmp_path):
     (folder / "trials.csv").write_text("trial,point,seed,status\n012345678901,1,0,completed\n1234e5678901,1,1,failed\n")
     assert [row["trial"] for row in load_sweep(folder).trials] == ["012345678901", "1234e5678901"]
     assert set(SweepFolder(folder).previous_trials()) == {"012345678901", "1234e5678901"}
+
+
+def test_resume_and_out_together_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match="drop --out"):
+        open_study(None, resume=tmp_path / "a", out=tmp_path / "b")
