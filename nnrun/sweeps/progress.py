@@ -6,7 +6,6 @@ per running trial (steps, from its evaluations); a line per finished trial, and 
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -87,7 +86,6 @@ class RichSweepView(SilentSweep):
         )
         self.overall = self.progress.add_task("trials", total=sweep.to_run, note="")
         self.progress.start()
-        self.started = time.perf_counter()
 
     def event(self, message: tuple) -> None:
         if self.progress is None:
