@@ -20,18 +20,25 @@ def plot(
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="png, svg or pdf.")] = "png",
     out: Annotated[Path | None, typer.Option("--out", help="Folder for the figures (default: each folder).")] = None,
+    diagnostics: Annotated[
+        bool,
+        typer.Option("--diagnostics", help="Runs also get a confusion matrix and their misclassified examples."),
+    ] = False,
+    split: Annotated[str, typer.Option("--split", help="The split the diagnostics evaluate.")] = "test",
     debug: Debug = False,
 ) -> None:
     """Draw a run's curves, or a sweep's metric against its parameters, heatmap and curves; several runs are
     also drawn together in comparison.png, labelled by the config values in which they differ.
 
-    Example: nnrun plot results/hidden_units/sweep-218da5ed --metric test_acc
+    Examples: nnrun plot results/hidden_units/sweep-218da5ed --metric test_acc;
+    nnrun plot results/fashion_mlp/20261123-101500-1a2b3c --diagnostics
     """
     from rich.console import Console  # imported here: keeps `nnrun --help` fast
 
     from nnrun.report.boundary import is_planar, plot_boundary
     from nnrun.report.compare import plot_comparison
     from nnrun.report.curves import plot_run
+    from nnrun.report.diagnostics import plot_diagnostics
     from nnrun.report.style import FORMATS
     from nnrun.report.sweep import plot_sweep
     from nnrun.results import load_run
@@ -61,6 +68,11 @@ def plot(
         except RunError as error:  # a run with nothing to draw yet: say so, and draw the others
             console.print(f"[yellow]skipped {error.message()}[/]", highlight=False)
             continue
+        if diagnostics and not (path / "sweep.yaml").is_file():
+            try:
+                written += plot_diagnostics(path, target, fmt, split)
+            except RunError as error:
+                console.print(f"[yellow]skipped the diagnostics: {error.message()}[/]", highlight=False)
         drawn += len(written)
         for figure in written:
             console.print(f"wrote {figure}", highlight=False)

@@ -44,6 +44,7 @@ def save(figure: Any, path: str | Path) -> Path:
     buffer = io.BytesIO()
     figure.savefig(buffer, format=path.suffix.lstrip("."), dpi=DPI)
     pyplot().close(figure)
+    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, buffer.getvalue())
     return path
 
