@@ -83,7 +83,7 @@ class DenseStack(Layer):
     ):
         self.layers: list[Layer] = []  # the children, in order; set before Layer.__init__ sets fixed_noise
         super().__init__(name=name)
-        self.units = units  # as written, so get_config gives it back; `widths` is the list
+        self.units = _one_block(units)  # the schema has done it for a config; a direct call may pass a number
         self.activation = activation
         self.batchnorm = batchnorm
         self.dropout = dropout
@@ -100,11 +100,6 @@ class DenseStack(Layer):
         self.grads = self._gather("grads")
         return output_shape
 
-    @property
-    def widths(self) -> list[int]:
-        """`units` as a list: a number is one block."""
-        return [self.units] if isinstance(self.units, int) else list(self.units)
-
     def _build(self, input_shape: Shape, ctx: BuildContext) -> Shape:
         if len(input_shape) != 1:
             raise self.shape_error("a flat input (features,); add a `flatten` layer before it", input_shape)
@@ -114,7 +109,7 @@ class DenseStack(Layer):
             self.bias_init = self.bias_init if self.bias_init is not None else ctx.bias_init
         self.layers, self._owners = [], []
         shape = input_shape
-        for block, units in enumerate(self.widths):
+        for block, units in enumerate(self.units):
             dense = Dense(units=units, use_bias=self.use_bias, weight_init=self.weight_init, bias_init=self.bias_init)
             norm = [BatchNorm()] if self.batchnorm else []
             drop = [Dropout(rate=self.dropout)] if self.dropout > 0 else []
@@ -126,7 +121,7 @@ class DenseStack(Layer):
                     self._owners.append((f"{block}." if layer is dense else f"{block}.{layer.type_name}.", layer))
         self.params = self._gather("params")
         self.buffers = self._gather("buffers")
-        self.decayed = tuple(f"{block}.weight" for block in range(len(self.widths)))
+        self.decayed = tuple(f"{block}.weight" for block in range(len(self.units)))
         self.set_fusion(True)
         return shape
 
@@ -150,8 +145,8 @@ class DenseStack(Layer):
             layer.fixed_noise = value
 
     def describe(self) -> str:
-        if self.widths:
-            parts = [f"{self.type_name} {'-'.join(map(str, self.widths))} {self.activation}"]
+        if self.units:
+            parts = [f"{self.type_name} {'-'.join(map(str, self.units))} {self.activation}"]
             parts += ["batchnorm"] if self.batchnorm else []
             parts += [f"dropout {self.dropout}"] if self.dropout > 0 else []
         else:

@@ -3,6 +3,7 @@
 style.py   one look for every figure: the colour of each split, sizes, saving atomically as png/svg/pdf
 curves.py  a run's accuracy, loss and learning rate against epoch or step, the best evaluation marked
 boundary.py decision boundaries of 2-D models over their data, one run or a sweep's small multiples
+predict.py a trained run's predicted classes for a split (what boundary.py and diagnostics.py draw)
 diagnostics.py  a run's confusion matrix and misclassified examples on one split
 compare.py several runs overlaid, each labelled by the config values in which the runs differ
 sweep.py   a sweep's metric against each parameter (mean ± std over seeds), a heatmap for two, and every

@@ -12,10 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from nnrun import losses  # noqa: F401  # importing it registers the losses in LOSSES
-from nnrun.data import Split, batches, load_dataset
+from nnrun.data import Split, load_dataset
 from nnrun.errors import RunError
-from nnrun.registry import LOSSES
+from nnrun.report.predict import predict
 from nnrun.report.style import pyplot, save
 from nnrun.results import Run, load_run
 
@@ -51,9 +50,7 @@ def draw(ax: Any, run: Run, split: str = "train") -> None:
     ys = np.linspace(low[1] - margin[1], high[1] + margin[1], RESOLUTION)
     grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2).astype(points.x.dtype)
     plane = Split(grid, np.zeros(len(grid), np.int64), scale=points.scale, mean=points.mean, std=points.std)
-    model = run.model()
-    loss = LOSSES.build(run.config["loss"])
-    predicted = np.concatenate([loss.predict(model.forward(xb)) for xb, _ in batches(plane, 4096, model.dtype)])
+    predicted = predict(run, plane)
     classes = max(dataset.num_classes, 2)
     colors = CLASS_COLORS[:classes]
     from matplotlib.colors import ListedColormap  # imported here with matplotlib itself (style.pyplot)

@@ -11,10 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from nnrun import losses  # noqa: F401  # importing it registers the losses in LOSSES
-from nnrun.data import Dataset, batches, load_dataset
+from nnrun.data import Dataset, load_dataset
 from nnrun.errors import RunError
-from nnrun.registry import LOSSES
+from nnrun.report.predict import predict
 from nnrun.report.style import pyplot, save
 from nnrun.results import Run, load_run
 
@@ -29,19 +28,12 @@ def plot_diagnostics(run_dir: str | Path, out: str | Path | None = None, fmt: st
     dataset = load_dataset(run.config["data"], run.config["seed"])
     if split not in dataset.splits or not len(dataset.splits[split].y):
         raise RunError(f"the data of {run.path} has no {split} split", hint=f"splits: {', '.join(dataset.splits)}")
-    predicted = predict(run, dataset, split)
+    predicted = predict(run, dataset.splits[split])
     out = Path(out or run.path)
     written = [save(confusion_figure(run, dataset, split, predicted), out / f"confusion.{fmt}")]
     if dataset.image_shape is not None:
         written.append(save(misclassified_figure(run, dataset, split, predicted), out / f"misclassified.{fmt}"))
     return written
-
-
-def predict(run: Run, dataset: Dataset, split: str) -> np.ndarray:
-    model = run.model()
-    loss = LOSSES.build(run.config["loss"])
-    chunks = [loss.predict(model.forward(xb)) for xb, _ in batches(dataset.splits[split], 1000, model.dtype)]
-    return np.concatenate(chunks)
 
 
 def names(dataset: Dataset) -> list[str]:

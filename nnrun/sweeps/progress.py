@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from nnrun.sweeps.summary import plus_minus
+from nnrun.sweeps.summary import cell, shown_columns
 
 
 @dataclass(frozen=True)
@@ -133,18 +133,12 @@ class RichSweepView(SilentSweep):
         for parameter in parameters:
             table.add_column(escape(parameter))
         table.add_column("seeds", justify="right")
-        shown = [m for m in ("test_acc", "val_acc", "train_acc", "test_loss", "val_loss") if has(rows, m)]
-        for name in shown:
-            table.add_column(name.replace("_", " ") + (" %" if name.endswith("acc") else ""), justify="right")
+        shown = shown_columns(rows)
+        for _, title in shown:
+            table.add_column(title, justify="right")
         for row in rows:
             cells = [str(row["point"]), *(escape(str(row[p])) for p in parameters), str(row["seeds"])]
-            for name in shown:
-                scale = 100 if name.endswith("_acc") else 1
-                cells.append(plus_minus(row.get(f"{name}_mean"), row.get(f"{name}_std"), scale))
+            cells += [cell(row, key) for key, _ in shown]
             table.add_row(*cells, style="bold green" if row["best"] else None)
         self.console.print(table)
         self.console.print(f"results in {self.sweep.path}")
-
-
-def has(rows: list[dict[str, Any]], metric: str) -> bool:
-    return any(row.get(f"{metric}_mean") is not None for row in rows)

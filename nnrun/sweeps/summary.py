@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections import defaultdict
 from typing import Any
 
 from nnrun.config import SweepMetric, metric_direction
@@ -35,9 +36,12 @@ def summarize(plan: Plan, rows: list[dict[str, Any]]) -> tuple[list[dict[str, An
     Returns the rows and the metric that ranked them (the spec's, e.g. val_acc)."""
     metric: SweepMetric = plan.spec.metric
     at = metric.at
+    by_point: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_point[row["point"]].append(row)
     out = []
     for number, point in enumerate(plan.points, start=1):
-        mine = [row for row in rows if row["point"] == number]
+        mine = by_point[number]
         done = [row for row in mine if row["status"] in DONE]
         summary: dict[str, Any] = {"point": number, **{p: inline_value(v) for p, v in point.items()}}
         summary["seeds"] = len(done)
@@ -65,9 +69,7 @@ def mean_std(values: list[Any]) -> tuple[float | None, float | None]:
 def markdown(plan: Plan, rows: list[dict[str, Any]], metric: str) -> str:
     """The summary as a Markdown table: accuracies in %, mean ± std over seeds, the best row in bold."""
     parameters = list(plan.spec.parameters)
-    columns = [("test_acc", "test acc %"), ("val_acc", "val acc %"), ("train_acc", "train acc %"),
-               ("test_loss", "test loss"), ("val_loss", "val loss")]  # fmt: skip
-    shown = [(key, title) for key, title in columns if any(row.get(f"{key}_mean") is not None for row in rows)]
+    shown = shown_columns(rows)
     at = plan.spec.metric.at
     header = ["", *parameters, "seeds", *(title for _, title in shown), f"{at} epoch", "s/trial"]
     lines = [
@@ -79,9 +81,7 @@ def markdown(plan: Plan, rows: list[dict[str, Any]], metric: str) -> str:
     for row in rows:
         cells = [str(row["point"]), *(str(row[p]) for p in parameters)]
         cells.append(f"{row['seeds']}" + (f" ({row['failed']} failed)" if row["failed"] else ""))
-        for key, _ in shown:
-            scale = 100 if key.endswith("_acc") else 1
-            cells.append(plus_minus(row.get(f"{key}_mean"), row.get(f"{key}_std"), scale))
+        cells += [cell(row, key) for key, _ in shown]
         cells.append("–" if row.get("epoch_mean") is None else f"{row['epoch_mean']:.3g}")
         cells.append("–" if row.get("seconds_mean") is None else f"{row['seconds_mean']:.1f}")
         if row["best"]:
@@ -94,6 +94,23 @@ def markdown(plan: Plan, rows: list[dict[str, Any]], metric: str) -> str:
         f"Bold: the best point by {'mean ' + metric}{'' if goal == 'auto' else f' ({goal})'}.",
     ]
     return "\n".join(lines) + "\n"
+
+
+# the split metrics a summary table shows, with their column titles (summary.csv has train_loss too)
+TABLE_COLUMNS = {"test_acc": "test acc %", "val_acc": "val acc %", "train_acc": "train acc %",
+                 "test_loss": "test loss", "val_loss": "val loss"}  # fmt: skip
+
+
+def shown_columns(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(metric, title) of each table column that some point has a value for (no val split, no val columns)."""
+    return [
+        (key, title) for key, title in TABLE_COLUMNS.items() if any(row.get(f"{key}_mean") is not None for row in rows)
+    ]
+
+
+def cell(row: dict[str, Any], metric: str) -> str:
+    """`mean ± std` of one metric of a summary row, accuracies in %."""
+    return plus_minus(row.get(f"{metric}_mean"), row.get(f"{metric}_std"), 100 if metric.endswith("_acc") else 1)
 
 
 def plus_minus(mean: float | None, std: float | None, scale: float = 1) -> str:
