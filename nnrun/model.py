@@ -114,6 +114,13 @@ class Sequential:
             x = step.forward(x, train)
         return x
 
+    def forward_to(self, x: np.ndarray, last: int) -> np.ndarray:
+        """Layer `last`'s output for x at inference, each layer run on its own (figures read hidden layers)."""
+        x = x.reshape((x.shape[0], *self.input_shape))
+        for layer in self.layers[: last + 1]:
+            x = layer.forward(x, False)
+        return x
+
     def backward(self, dy: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """dy: d(loss)/d(output) -> d(loss)/d(input), writing every layer's grads on the way.
 

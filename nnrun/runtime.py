@@ -1,4 +1,4 @@
-"""The process around a run: thread pools, versions and the git commit recorded in summary.json."""
+"""The process around a run: thread pools, versions, the machine and the git commit recorded in summary.json."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 import platform
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numba
 import numpy
@@ -48,6 +49,26 @@ def versions() -> dict[str, str]:
         "numpy": numpy.__version__,
         "numba": numba.__version__,
         "platform": platform.platform(),
+    }
+
+
+def machine() -> dict[str, Any]:
+    """The CPU a run's timings belong to: its model name, core count and whether it has AVX-512."""
+    model, flags = platform.processor(), ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and not model.startswith("Intel"):
+                model = line.split(":", 1)[1].strip()
+            if line.startswith("flags"):
+                flags = line
+    except OSError:
+        pass
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "avx512": "avx512f" in flags.split(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
     }
 
 

@@ -26,7 +26,7 @@ from nnrun.registry import LOSSES, OPTIMIZERS, SCHEDULES
 from nnrun.reporter import Reporter, RunStart, Silent
 from nnrun.results import Run, load_run
 from nnrun.run_folder import RESULTS_ROOT, RunFolder
-from nnrun.runtime import configure_threads, git_commit, versions
+from nnrun.runtime import configure_threads, git_commit, machine, versions
 
 
 @dataclass
@@ -148,6 +148,7 @@ class Trainer:
         self.status = "running"
         self.started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self.versions = versions()
+        self.machine = machine()
         self.commit = git_commit()
 
     # --- set-up checks --------------------------------------------------------------------------
@@ -417,6 +418,7 @@ class Trainer:
             "threads": self.threads,
             "params": self.model.num_params(),
             "versions": self.versions,
+            "machine": self.machine,
             "git_commit": self.commit,
             "started_at": self.started_at,
             "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -9,7 +9,6 @@ import importlib.util
 import json
 import math
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import yaml
 import nnrun
 from nnrun.bench.models import FASHION, MODELS, SYNTHETIC, run_config
 from nnrun.errors import ConfigError
+from nnrun.runtime import machine
 
 FIRST_BATCH_MODEL = "cnn"
 
@@ -268,23 +268,4 @@ def first_batch(model: str, threads: int, synthetic: bool, warm_repeats: int = 3
         "cold_jit_seconds": cold["jit_seconds"],
         "warm_seconds": middle["seconds"],
         "warm_jit_seconds": middle["jit_seconds"],
-    }
-
-
-def machine() -> dict[str, Any]:
-    model, flags = platform.processor(), ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and not model.startswith("Intel"):
-                model = line.split(":", 1)[1].strip()
-            if line.startswith("flags"):
-                flags = line
-    except OSError:
-        pass
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "avx512": "avx512f" in flags.split(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
     }

@@ -9,7 +9,7 @@ import warnings
 
 import typer
 
-from nnrun.cli import bench, check, data, gradcheck, layers, plot, sweep, train
+from nnrun.cli import bench, check, data, gradcheck, layers, plot, report, sweep, train
 from nnrun.cli import eval as eval_
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app = typer.Typer(
 app.command("train")(train.train)
 app.command("sweep")(sweep.sweep)
 app.command("plot")(plot.plot)
+app.command("report")(report.report)
 app.command("check")(check.check)
 app.command("gradcheck")(gradcheck.gradcheck)
 app.command("eval")(eval_.eval_run)

@@ -1,5 +1,6 @@
-"""Diagnostics of a trained run on one split (test by default): the confusion matrix, and the misclassified
-examples as an image grid with their true and predicted labels.
+"""Diagnostics of a trained run on one split (test by default): the confusion matrix, the misclassified
+examples as an image grid with their true and predicted labels, the first layer's filters, and t-SNE or PCA
+maps of the last hidden layer's activations and of a dense layer's weights.
 
 The split is made again from the run's config and seed, and goes through the training batches' scaling.
 """
@@ -13,27 +14,81 @@ import numpy as np
 
 from nnrun.data import Dataset, load_dataset
 from nnrun.errors import RunError
+from nnrun.report.embedding import METHODS, activations_points, describe, embedding_figure, find_layer, weights_points
+from nnrun.report.filters import filters_figure
 from nnrun.report.predict import predict
 from nnrun.report.style import pyplot, save
 from nnrun.results import Run, load_run
 
 GRID = 6  # misclassified examples: up to GRID x GRID of them
+KINDS = ("confusion", "misclassified", "filters", "activations", "weights")
 
 
-def plot_diagnostics(run_dir: str | Path, out: str | Path | None = None, fmt: str = "png", split: str = "test"):
-    """confusion.<fmt> and, for image data, misclassified.<fmt>, in `out` (default: the run folder)."""
+def plot_diagnostics(
+    run_dir: str | Path,
+    out: str | Path | None = None,
+    fmt: str = "png",
+    split: str = "test",
+    kinds: list[str] | None = None,
+    method: str = "tsne",
+    layer: str | None = None,
+) -> tuple[list[Path], list[str]]:
+    """The figures of `kinds` (default: every kind that applies) in `out` (default: the run folder).
+
+    Returns the files written and, for default kinds that do not apply to this run, why each was skipped.
+    A kind asked for by name that does not apply is an error.
+    """
+    if method not in METHODS:
+        raise RunError(f"no map method {method!r}", hint=f"methods: {', '.join(METHODS)}")
+    unknown = sorted(set(kinds or ()) - set(KINDS))
+    if unknown:
+        raise RunError(f"no diagnostic {', '.join(unknown)}", hint=f"kinds: {', '.join(KINDS)}")
     run = load_run(run_dir)
     if not (run.path / "model.npz").is_file():
         raise RunError(f"{run.path} has no model.npz to diagnose (status {run.status})")
     dataset = load_dataset(run.config["data"], run.config["seed"])
     if split not in dataset.splits or not len(dataset.splits[split].y):
         raise RunError(f"the data of {run.path} has no {split} split", hint=f"splits: {', '.join(dataset.splits)}")
-    predicted = predict(run, dataset.splits[split])
+    model = run.model()
+    data = dataset.splits[split]
+    name = run.config["name"]
     out = Path(out or run.path)
-    written = [save(confusion_figure(run, dataset, split, predicted), out / f"confusion.{fmt}")]
-    if dataset.image_shape is not None:
-        written.append(save(misclassified_figure(run, dataset, split, predicted), out / f"misclassified.{fmt}"))
-    return written
+    predicted = None
+    written, skipped = [], []
+    for kind in kinds or KINDS:
+        try:
+            if kind in ("confusion", "misclassified") and predicted is None:
+                predicted = predict(run, data)
+            if kind == "confusion":
+                figure = confusion_figure(run, dataset, split, predicted)
+            elif kind == "misclassified":
+                if dataset.image_shape is None:
+                    raise RunError("its data are not images")
+                figure = misclassified_figure(run, dataset, split, predicted)
+            elif kind == "filters":
+                figure = filters_figure(model, dataset.image_shape, name)
+            elif kind == "activations":
+                index = find_layer(model, layer, weights=False)
+                points, labels = activations_points(model, data, index)
+                title = f"{name}: {method_name(method)} of {describe(model, index)}\n{len(labels)} {split} examples"
+                figure = embedding_figure(points, labels, names(dataset), title, method)
+            else:
+                points, labels, where = weights_points(model, find_layer(model, layer, weights=True))
+                title = f"{name}: {method_name(method)} of {where}\n{len(points)} units, each by its input weights"
+                legend = "class its largest\noutput weight favours"
+                figure = embedding_figure(points, labels, names(dataset), title, method, legend)
+        except RunError as error:
+            if kinds:
+                raise RunError(f"no {kind} figure for {run.path}: {error.what}", hint=error.hint) from None
+            skipped.append(f"{kind}: {error.what}")
+            continue
+        file = f"{kind}_{method}.{fmt}" if kind in ("activations", "weights") else f"{kind}.{fmt}"
+        written.append(save(figure, out / file))
+    return written, skipped
+
+
+def method_name(method: str) -> str:
+    return {"tsne": "t-SNE", "pca": "PCA"}[method]
 
 
 def names(dataset: Dataset) -> list[str]:

@@ -148,15 +148,3 @@ def test_a_2d_run_draws_its_decision_boundary_and_a_sweep_its_small_multiples(tm
     assert width > height  # two panels side by side
     with pytest.raises(RunError, match="is not a 2-D model"):
         plot_boundary(nnrun.train(small_config(train={"epochs": 1, "batch_size": 64}), out=tmp_path / "d").path)
-
-
-def test_diagnostics_draw_the_confusion_matrix_and_the_misclassified_images(tmp_path, cli):
-    run = nnrun.train(small_config(train={"epochs": 1, "batch_size": 64}), out=tmp_path / "digits")
-    result = cli("plot", "digits", "--diagnostics", "--out", "figs")
-    assert result.returncode == 0, result.stderr
-    looks_drawn(tmp_path / "figs" / "confusion.png", min_width=400, min_height=400)
-    looks_drawn(tmp_path / "figs" / "misclassified.png", min_width=300, min_height=150)
-    assert run.summary["last"]["test_acc"] < 1  # one epoch leaves some to show
-    result = cli("plot", "digits", "--diagnostics", "--split", "nope")
-    assert result.returncode == 0, result.stderr  # the curves are drawn; the diagnostics say why not
-    assert "skipped the diagnostics" in result.stdout and "has no nope split" in result.stdout
