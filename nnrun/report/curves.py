@@ -24,6 +24,8 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None, fmt: str = "png
 
 def curves_figure(run: Run) -> Any:
     plt = pyplot()
+    from matplotlib.ticker import MaxNLocator  # imported here with matplotlib itself (style.pyplot)
+
     history = run.history
     by_step = any(isinstance(row["epoch"], float) and not float(row["epoch"]).is_integer() for row in history)
     x_key = "step" if by_step else "epoch"
@@ -53,6 +55,7 @@ def curves_figure(run: Run) -> Any:
             ax.axvline(best[x_key], color="0.4", linestyle="-.", linewidth=1, label=label)
     for ax in (ax_acc, ax_loss):
         ax.legend()
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 1.5 on a run of two epochs
     if lr_changes:
         for ax in axes[1]:
             ax.plot(x, lrs, color="0.3")

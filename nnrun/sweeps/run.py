@@ -202,7 +202,8 @@ def study_row(study: Study, trial: Trial, previous: dict[str, dict], threads: in
     """A trial's row from what its folder holds (pending when it has not run), keeping earlier timings."""
     run_dir = study.folder.trial_dir(trial.id)
     state = trial_state(run_dir)
-    run = load_run(run_dir) if state != "new" else None
+    # a trial killed before its config.yaml was written has nothing to read: it is pending, and runs again
+    run = load_run(run_dir) if state != "new" and (run_dir / "config.yaml").is_file() else None
     status = run.status if run is not None else "pending"
     if state == "resume":
         status = "interrupted"

@@ -70,6 +70,19 @@ def test_running_again_extending_seeds_and_changing_the_base(finished, tmp_path)
         assert point["seeds"] == 2 and point["test_acc_mean"] == statistics.fmean(mine)
 
 
+def test_a_trial_killed_before_its_config_was_written_runs_again(finished, tmp_path):
+    # a kill in the moment after the trial's folder got its log and before its config.yaml
+    folder = shutil.copytree(finished.folder, tmp_path / "sweep")
+    trial = next(iter(trial_rows(folder)))
+    run_dir = folder / "trials" / trial
+    for path in run_dir.iterdir():
+        if path.name != "train.log":
+            path.unlink()
+    resumed = sweep(None, resume=folder, workers=2)
+    assert [row["status"] for row in resumed.trials] == ["completed"] * 4
+    assert (run_dir / "config.yaml").is_file() and (folder / "attempts" / f"{trial}-1" / "train.log").is_file()
+
+
 def start_sweep(tmp_path, out, *args):
     """`python -m nnrun sweep c.yaml --workers 1 --quiet --out OUT` in its own process group."""
     with open(tmp_path / f"{out}.err", "w") as stderr:
