@@ -17,6 +17,11 @@ for study in hidden_units moons_activations losses; do
         $nnrun sweep "configs/studies/$study.yaml" --resume "$runs/$study" --quiet --no-plot
     $nnrun plot "$runs/$study"
 done
+$nnrun report "$runs/hidden_units"
+if command -v chromium-headless-shell >/dev/null; then  # the report as a browser shows it
+    chromium-headless-shell --no-sandbox --disable-gpu --hide-scrollbars --window-size=1200,1500 \
+        --screenshot="$runs/report.png" "file://$PWD/$runs/hidden_units/report.html" 2>/dev/null
+fi
 
 # 256-colour PNGs: a tenth of the size, and the same to the eye for line plots and heatmaps
 .venv/bin/python - "$runs" <<'PY'
@@ -38,6 +43,8 @@ figures = {
     "losses_heatmap.png": "losses/val_acc_heatmap.png",
     "moons_boundaries.png": "moons_activations/boundaries.png",
 }
+if (runs / "report.png").is_file():
+    figures["report.png"] = "report.png"
 for name, source in figures.items():
     image = Image.open(runs / source).convert("RGB").quantize(256, dither=Image.Dither.NONE)
     image.save(Path("docs/img") / name, optimize=True)

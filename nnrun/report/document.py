@@ -73,8 +73,9 @@ body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: #
 main { max-width: 1100px; margin: 0 auto; padding: 24px 32px 48px; background: #fff; }
 h1 { font-size: 26px; margin-bottom: 4px; } h2 { border-bottom: 1px solid #ddd; padding-bottom: 4px; margin-top: 36px; }
 p.meta { color: #666; margin-top: 0; }
-table { border-collapse: collapse; margin: 12px 0; font-variant-numeric: tabular-nums; }
-th, td { border: 1px solid #ddd; padding: 4px 10px; text-align: right; white-space: nowrap; }
+div.wide { overflow-x: auto; }
+table { border-collapse: collapse; margin: 12px 0; font-size: 13.5px; font-variant-numeric: tabular-nums; }
+th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; white-space: nowrap; }
 th { background: #f0f3f7; } td:first-child, th:first-child { text-align: left; }
 tr.best td { font-weight: 600; background: #fff8e1; }
 figure { margin: 18px 0; } figure img { max-width: 100%; border: 1px solid #eee; }
@@ -118,7 +119,8 @@ def table_html(block: Block) -> str:
     for index, row in enumerate(block.rows):
         css = ' class="best"' if index in block.bold else ""
         rows.append(f"<tr{css}>" + "".join(f"<td>{inline_html(cell)}</td>" for cell in row) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    # a wide table scrolls inside its box instead of pushing the page wider
+    return f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
 
 
 def inline_html(text: str) -> str:
