@@ -64,7 +64,7 @@ def plot(
     from nnrun.report.curves import plot_run
     from nnrun.report.diagnostics import plot_diagnostics
     from nnrun.report.style import FORMATS
-    from nnrun.report.sweep import plot_sweep
+    from nnrun.report.sweep import left_out, plot_sweep
     from nnrun.results import load_run
 
     console = Console()
@@ -91,6 +91,8 @@ def plot(
         try:
             if (path / "sweep.yaml").is_file():
                 written = plot_sweep(path, metric, target, fmt)
+                for reason in left_out(path):
+                    console.print(f"[yellow]left out {reason}[/]", highlight=False)
             else:
                 written = [plot_run(path, target, fmt)]
                 if is_planar(load_run(path).config):

@@ -20,7 +20,7 @@ from nnrun.report.boundary import is_planar, plot_boundary
 from nnrun.report.curves import plot_run
 from nnrun.report.diagnostics import plot_diagnostics
 from nnrun.report.graph import plot_model_graph
-from nnrun.report.sweep import plot_sweep
+from nnrun.report.sweep import left_out, plot_sweep
 from nnrun.results import load_run, load_sweep
 
 # what each figure a folder may hold shows, in the order a report gives them
@@ -94,6 +94,7 @@ def sweep_page(path: Path) -> tuple[str, list[Block], list[str]]:
         figures = plot_sweep(path)
     except RunError as error:
         skipped.append(f"figures: {error.what}")
+    skipped += left_out(path)
     statuses = Counter(row["status"] for row in sweep.trials)
     states = ", ".join(f"{n} {status}" for status, n in statuses.items()) or "no trials yet"
     blocks = [meta(f"sweep folder `{path}` · {sweep.spec['method']} over {', '.join(sweep.parameters)} · {states}")]

@@ -23,6 +23,7 @@ from nnrun.report.boundary import boundaries_figure, is_planar
 from nnrun.report.style import pyplot, save
 from nnrun.results import Sweep, load_run, load_sweep
 
+FINISHED = ("completed", "early_stopped")
 LOG_SPAN = 100  # positive numbers spanning this factor or more get a log axis
 
 
@@ -48,11 +49,24 @@ def plot_sweep(sweep_dir: str | Path, metric: str | None = None, out: str | Path
     return written
 
 
+def left_out(sweep_dir: str | Path) -> list[str]:
+    """Why each trial of the study that did not finish is missing from its figures."""
+    reasons = []
+    for trial in load_sweep(sweep_dir).trials:
+        if trial.get("status") not in (*FINISHED, "stale"):  # stale: not part of the study any more
+            error = str(trial.get("error") or "").splitlines()
+            why = f": {error[0]}" if error else ""
+            reasons.append(
+                f"trial {trial['trial']} (point {trial['point']}, seed {trial['seed']}) {trial['status']}{why}"
+            )
+    return reasons
+
+
 def point_runs(sweep: Sweep) -> list[tuple[str, Any]]:
     """Each point's first finished trial, labelled by its parameter values."""
     chosen: dict[int, tuple[str, Any]] = {}
     for trial in sweep.trials:
-        if trial.get("status") in ("completed", "early_stopped") and trial["point"] not in chosen:
+        if trial.get("status") in FINISHED and trial["point"] not in chosen:
             label = ", ".join(f"{p.split('.')[-1]}={show(key(trial[p]))}" for p in sweep.parameters)
             chosen[trial["point"]] = (label, load_run(sweep.path / "trials" / trial["trial"]))
     return [chosen[point] for point in sorted(chosen)]
@@ -117,7 +131,7 @@ def curves_figure(sweep: Sweep, metric: str) -> Any:
     figure, ax = plt.subplots(figsize=(7, 4.2), constrained_layout=True)
     by_point: dict[int, list[dict]] = defaultdict(list)
     for trial in sweep.trials:
-        if trial.get("status") in ("completed", "early_stopped"):
+        if trial.get("status") in FINISHED:
             by_point[trial["point"]].append(trial)
     palette = plt.get_cmap("tab10" if len(by_point) <= 10 else "viridis")
     for index, (point, trials) in enumerate(sorted(by_point.items())):

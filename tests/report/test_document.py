@@ -132,3 +132,17 @@ def test_the_html_renders_in_a_real_browser(run, sweep, tmp_path):
         images = len(embedded_images(report.read_text()))
         assert dom.count("<table") >= 3 and dom.count("<img") == images >= 2
         assert f'data-decoded="{images}"' in dom and "Environment</h2>" in dom
+
+
+def test_a_sweep_with_a_failed_trial_is_drawn_and_reported_without_it(tmp_path, cli):
+    config = small_config(train={"epochs": 2, "batch_size": 64}, optimizer={"type": "sgd", "lr": 0.05})
+    config["sweep"] = {"parameters": {"optimizer.lr": [0.05, 1e30]}}  # the second overflows to nan
+    study = nnrun.sweep(config, out=tmp_path / "sweep", workers=2, plot=False)
+    failed = next(row for row in study.trials if row["status"] == "failed")
+    result = cli("plot", "sweep")
+    assert result.returncode == 0, result.stderr
+    assert f"left out trial {failed['trial']} (point 2, seed 0) failed: the training loss became nan" in result.stdout
+    assert (tmp_path / "sweep" / "val_acc_curves.png").is_file()
+    page = write_report(study.path).report.read_text()
+    assert f"<td>{failed['trial']}</td>" in page and "<td>failed</td>" in page
+    assert f"Not drawn: trial {failed['trial']} (point 2, seed 0) failed: the training loss became nan" in page
