@@ -49,6 +49,16 @@ class RunError(NnrunError):
     exit_code = 2
 
 
+class WriteError(NnrunError):
+    """A results file could not be written (disk full, quota, permissions); what was written before is intact."""
+
+    exit_code = 1
+
+    def __init__(self, what: str, *, where: str | None = None, hint: str | None = None, errno: int | None = None):
+        super().__init__(what, where=where, hint=hint)
+        self.errno = errno
+
+
 class TrainingDiverged(NnrunError):
     """The loss became NaN or infinite; the run is marked failed and its metrics kept."""
 

@@ -7,6 +7,7 @@ leaves the old or the new file, never half of one.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import os
 import tempfile
@@ -17,21 +18,68 @@ from typing import Any
 import numpy as np
 import yaml
 
+from nnrun.errors import WriteError
+
 # --- atomic writes ----------------------------------------------------------------------------
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file renamed into place, with the mode any new file gets.
+
+    An OSError (disk full, quota, permissions) becomes a WriteError naming the file; the temporary file is
+    removed and the previous version of `path`, if any, is left as it was.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        raise write_error(path, error) from None
+    try:
+        os.fchmod(fd, 0o666 & ~umask())  # mkstemp makes 0600, which colleagues on a shared machine cannot read
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise write_error(path, error) from None
         raise
+
+
+def append_line(path: str | Path, line: str) -> None:
+    """Append one line to a log (append-only: a crash costs at most the line being written)."""
+    try:
+        with open(path, "a") as handle:
+            handle.write(line + "\n")
+    except OSError as error:
+        raise write_error(Path(path), error) from None
+
+
+def write_error(path: Path, error: OSError) -> WriteError:
+    """The WriteError for a failed write of `path`, with what to do for the usual causes."""
+    reason = error.strerror or str(error)
+    hints = {
+        errno.ENOSPC: f"the disk is full: free some space there (df -h {path.parent}); files written before are intact",
+        errno.EDQUOT: "the disk quota is used up: free some space (quota -s); files written before are intact",
+        errno.EACCES: f"check that you may write to {path.parent}",
+        errno.EROFS: f"{path.parent} is on a read-only file system: choose another folder with --out",
+    }
+    return WriteError(f"cannot write {path}: {reason}", hint=hints.get(error.errno), errno=error.errno)
+
+
+def umask() -> int:
+    """The process's umask, read from /proc where Linux gives it (setting it to read it back is not thread-safe)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from nnrun.errors import RunError
-from nnrun.io import atomic_savez, atomic_write_text, csv_text, dump_yaml, read_csv, read_npz
+from nnrun.io import append_line, atomic_savez, atomic_write_text, csv_text, dump_yaml, read_csv, read_npz
 from nnrun.model import Sequential, save_model
 from nnrun.report.curves import plot_run
 from nnrun.results import METRIC_COLUMNS, TIMING_COLUMNS, summary_markdown
@@ -81,10 +81,7 @@ class RunFolder:
             atomic_write_text(self.path / "summary.md", summary_markdown(summary))
 
     def log(self, line: str) -> None:
-        # train.log is append-only: a crash can cost at most the line being written
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        with open(self.path / "train.log", "a") as handle:
-            handle.write(f"{stamp} {line}\n")
+        append_line(self.path / "train.log", f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}")
 
     @property
     def checkpoint_path(self) -> Path:

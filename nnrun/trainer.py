@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -16,7 +17,7 @@ import numpy as np
 
 from nnrun.config import Config, config_from_dict, load_config, metric_direction
 from nnrun.data import batches, load_dataset
-from nnrun.errors import DataError, RunError, ShapeError, TrainingDiverged
+from nnrun.errors import DataError, RunError, ShapeError, TrainingDiverged, WriteError
 from nnrun.evaluate import evaluate
 from nnrun.io import format_value
 from nnrun.losses import l2_penalty
@@ -211,6 +212,20 @@ class Trainer:
 
     # --- the loop -------------------------------------------------------------------------------
     def fit(self) -> Run:
+        """Train to the end; a write that fails (disk full) marks the run failed where the disk still allows it."""
+        try:
+            return self._fit()
+        except WriteError as error:
+            self.status = "failed"
+            with contextlib.suppress(WriteError):  # a full disk may not take even the summary
+                self.write_summary(error=error.message())
+                self.folder.log(f"status failed: {error.what}")
+            resume = ""
+            if self.folder.checkpoint_path.is_file():
+                resume = f"; then `nnrun train --resume {self.folder.path}` continues from its last checkpoint"
+            raise WriteError(error.what, hint=(error.hint or "") + resume, errno=error.errno) from None
+
+    def _fit(self) -> Run:
         self.folder.write_config(self.resolved)
         step = self.progress.step
         self.folder.log(f"run {self.folder.path} ({'resumed at step %d' % step if step else 'new'})")
@@ -261,6 +276,8 @@ class Trainer:
             self.status = "failed"
             self.finish(error=error.message())
             raise
+        except WriteError:
+            raise  # fit marks the run failed
         except BaseException as error:  # KeyboardInterrupt included: leave an honest summary behind
             self.status = "interrupted"
             self.write_summary(error=f"{type(error).__name__}: {error}")

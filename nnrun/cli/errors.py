@@ -13,7 +13,8 @@ from nnrun.errors import NnrunError
 
 
 def handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a verb: NnrunError -> its message and exit code (1 generic, 2 bad input, 3 diverged)."""
+    """Wrap a verb: NnrunError -> its message and exit code (1 generic or a failed write, 2 bad input,
+    3 diverged); any other OSError -> its one line and 1."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -24,6 +25,11 @@ def handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:
                 raise
             report(f"error: {error.message()}")
             raise typer.Exit(error.exit_code) from None
+        except OSError as error:  # the machine, not nnrun: a disk, a permission; said in one line all the same
+            if kwargs.get("debug"):
+                raise
+            report(f"error: {error}")
+            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             report("interrupted")
             raise typer.Exit(130) from None
