@@ -119,7 +119,7 @@ def run_study(
         if executor is None and pending:
             executor = make_executor(workers, dask, study.plan.spec.retries)
         try:
-            execute(study, pending, executor, workers, dask, reporter or SilentSweep(), plot)
+            execute(study, pending, executor, workers, reporter or SilentSweep(), plot)
         finally:
             if executor is not None and hasattr(executor, "close"):
                 executor.close()
@@ -139,7 +139,6 @@ def execute(
     pending: list[Trial],
     executor: Any,
     workers: int | None,
-    dask: str | None,
     reporter: SweepReporter,
     plot: bool,
 ) -> None:
@@ -147,8 +146,9 @@ def execute(
     cores = os.cpu_count() or 1
     slots = executor.workers if executor is not None else (workers or cores)
     user_threads = plan.base["train"]["threads"]
-    # each trial gets its share of the cores; on a remote cluster their number is unknown here
-    threads = user_threads or (max(1, cores // slots) if dask in (None, "local") else 1)
+    # one thread a trial, whatever the number of workers: BLAS sums in another order with more threads, and a
+    # sweep's numbers must not depend on --workers (tests/sweeps/test_determinism.py)
+    threads = user_threads or 1
     command_threads = threads if user_threads is None else None  # the commands then add --set train.threads
 
     folder.write_plan(plan)
