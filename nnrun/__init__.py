@@ -56,6 +56,7 @@ _API = {
     "config_from_dict": ("nnrun.config", "config_from_dict"),
     "load_model": ("nnrun.model", "load_model"),
     "evaluate_run": ("nnrun.evaluate", "evaluate_run"),
+    "verify": ("nnrun.verify", "verify"),
 }
 __all__ = sorted(_API)
 

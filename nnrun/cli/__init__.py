@@ -9,7 +9,7 @@ import warnings
 
 import typer
 
-from nnrun.cli import bench, check, data, gradcheck, layers, plot, report, sweep, train
+from nnrun.cli import bench, check, data, gradcheck, layers, plot, report, sweep, train, verify
 from nnrun.cli import eval as eval_
 
 app = typer.Typer(
@@ -27,6 +27,7 @@ app.command("report")(report.report)
 app.command("check")(check.check)
 app.command("gradcheck")(gradcheck.gradcheck)
 app.command("eval")(eval_.eval_run)
+app.command("verify")(verify.verify)
 app.command("layers")(layers.layers)
 app.add_typer(data.app, name="data")
 app.command("bench")(bench.bench)
