@@ -19,25 +19,26 @@ PARALLEL_ELEMENTS = 1 << 18
 
 @numba.njit(cache=True, parallel=True)
 def relu_forward(x, y):
+    # `0 if v <= 0` rather than `v if v > 0`: a NaN fails both tests, and must come out NaN, as in torch
     if x.size < PARALLEL_ELEMENTS:
         for i in range(x.size):
             v = x[i]
-            y[i] = v if v > 0 else 0
+            y[i] = 0 if v <= 0 else v
     else:
         for i in numba.prange(x.size):
             v = x[i]
-            y[i] = v if v > 0 else 0
+            y[i] = 0 if v <= 0 else v
 
 
 @numba.njit(cache=True, parallel=True)
 def relu_backward(x, dy, dx):
-    # the derivative at exactly 0 is taken as 0, as torch does
+    # the derivative at exactly 0 is taken as 0, and at NaN as 1 (dy passes), as torch does
     if x.size < PARALLEL_ELEMENTS:
         for i in range(x.size):
-            dx[i] = dy[i] if x[i] > 0 else 0
+            dx[i] = 0 if x[i] <= 0 else dy[i]
     else:
         for i in numba.prange(x.size):
-            dx[i] = dy[i] if x[i] > 0 else 0
+            dx[i] = 0 if x[i] <= 0 else dy[i]
 
 
 @numba.njit(cache=True)
@@ -53,18 +54,19 @@ def bias_relu_rows(y, bias):
         if bias.size:
             for j in range(f):
                 v = row[j] + bias[j]
-                row[j] = v if v > 0 else zero
+                row[j] = zero if v <= 0 else v
         else:
             for j in range(f):
                 v = row[j]
-                row[j] = v if v > 0 else zero
+                row[j] = zero if v <= 0 else v
 
 
 @numba.njit(cache=True)
 def relu_backward_rows(y, dy, dx, dbias):
-    """dx = dy where y > 0, else 0, and dbias = the column sums of dx (when dbias has F entries, else none).
+    """dx = dy where y > 0 or is NaN, else 0, and dbias = the column sums of dx (when dbias has F entries,
+    else none).
 
-    y is the relu's output: y > 0 exactly where its input was. The column sums add row after row, in
+    y is the relu's output: y > 0 or NaN exactly where its input was. The column sums add row after row, in
     the order of NumPy's sum over axis 0, so they match it bit for bit. With a zero of dx's dtype rather
     than a literal 0 (which numba unifies with float32 as float64) the loop with the sums vectorises
     (figures in benchmarks/README.md).
@@ -74,12 +76,12 @@ def relu_backward_rows(y, dy, dx, dbias):
     if dbias.size == 0:
         for i in range(n):
             for j in range(f):
-                dx[i, j] = dy[i, j] if y[i, j] > 0 else zero
+                dx[i, j] = zero if y[i, j] <= 0 else dy[i, j]
         return
     dbias[:] = zero
     for i in range(n):
         for j in range(f):
-            g = dy[i, j] if y[i, j] > 0 else zero
+            g = zero if y[i, j] <= 0 else dy[i, j]
             dx[i, j] = g
             dbias[j] += g
 

@@ -142,7 +142,7 @@ def maxpool_channels_last(src, bias, relu, plane_width, kh, kw, sh, sw, y, argma
     src: (N, H, W' >= plane_width, F' >= F), the sums of nnrun.kernels.direct.correlate; bias: (F' >= F,);
     y, argmax: (N, F, OH, OW), argmax the flat index h*plane_width + w of each winner in the convolution's
     output plane, as maxpool_forward gives it. y and argmax equal maxpool_forward's of relu(conv output):
-    relu is applied to every value before the maximum (relu(NaN) is 0, as nnrun's relu has it), then
+    relu is applied to every value before the maximum (relu(NaN) is NaN, as nnrun's relu has it), then
     the same ties (the first maximum in row-major window order) and NaN rule.
     """
     if kh == 2 and kw == 2 and sh == 2 and sw == 2:
@@ -177,10 +177,10 @@ def _maxpool_channels_last_2x2(src, bias, relu, plane_width, y, argmax):
                     v2 = c[f] + bias[f]
                     v3 = d[f] + bias[f]
                     if relu:
-                        v0 = v0 if v0 > 0 else zero
-                        v1 = v1 if v1 > 0 else zero
-                        v2 = v2 if v2 > 0 else zero
-                        v3 = v3 if v3 > 0 else zero
+                        v0 = zero if v0 <= 0 else v0  # a NaN stays NaN (relu_forward)
+                        v1 = zero if v1 <= 0 else v1
+                        v2 = zero if v2 <= 0 else v2
+                        v3 = zero if v3 <= 0 else v3
                     m = v0
                     k = at
                     wins = (v1 > m) | (v1 != v1)  # a later value wins when larger or NaN, as in maxpool_forward
@@ -220,7 +220,7 @@ def _maxpool_channels_last_any(src, bias, relu, plane_width, kh, kw, sh, sw, y, 
                         for f in range(filters):
                             value = row[f] + bias[f]
                             if relu:
-                                value = value if value > 0 else zero
+                                value = zero if value <= 0 else value
                             if (i == 0 and j == 0) or value > best[f] or value != value:
                                 best[f] = value
                                 where[f] = at
@@ -234,7 +234,8 @@ def unpool_channels_last(dy, argmax, y, relu, grads):
     """The gradient of maxpool_channels_last, channels-last, for nnrun.kernels.direct.correlate_weights.
 
     grads[n, h, w, f] = the sum of dy[n, f, oh, ow] over the windows whose winner is h*W + w, leaving out
-    (when relu) those whose pooled y is not positive; every other entry of grads[n] is 0.
+    (when relu) those whose pooled y is 0 or less (a NaN passes, as in relu_backward); every other entry of
+    grads[n] is 0.
     dy, argmax, y: (N, F, OH, OW); grads: (N, H, W, F' >= F). The argmax indexes rows of (H*W, F'), which
     is cheaper than dividing it into the winner's row and column (figures in benchmarks/README.md).
     """
@@ -247,6 +248,6 @@ def unpool_channels_last(dy, argmax, y, relu, grads):
         for f in range(filters):
             for oh in range(out_h):
                 for ow in range(out_w):
-                    if relu and not y[n, f, oh, ow] > 0:
+                    if relu and y[n, f, oh, ow] <= 0:
                         continue
                     plane[argmax[n, f, oh, ow], f] += dy[n, f, oh, ow]

@@ -142,7 +142,7 @@ def test_which_dense_runs_are_fused(layers, fused):
 def test_dense_relu_gives_nan_where_the_layers_do():
     fused, separate = model_pair("dense-relu", "float32")
     x = np.random.default_rng(4).standard_normal((3, 12)).astype(np.float32)
-    x[1, 5] = np.nan  # every unit of row 1 is NaN before the relu, and 0 after it
+    x[1, 5] = np.nan  # every unit of row 1 is NaN, before the relu and after it
     np.testing.assert_array_equal(fused.forward(x, train=False), separate.forward(x, train=False))
 
 
@@ -166,7 +166,7 @@ def test_maxpool_channels_last_matches_the_nchw_pool(window, relu, dtype, height
     bias = rng.integers(-1, 2, lanes).astype(dtype)
     nchw = (sums[:, :, :width, :filters] + bias[:filters]).transpose(0, 3, 1, 2).copy()
     if relu:
-        nchw = np.where(nchw > 0, nchw, 0).astype(dtype)  # relu(NaN) = 0, as nnrun's relu
+        nchw = np.where(nchw <= 0, 0, nchw).astype(dtype)  # relu(NaN) = NaN, as nnrun's relu
     out_shape = (3, filters, (height - kh) // sh + 1, (width - kw) // sw + 1)
     expected, expected_argmax = np.empty(out_shape, dtype), np.empty(out_shape, np.int64)
     kernels.maxpool_forward(nchw, kh, kw, sh, sw, expected, expected_argmax)

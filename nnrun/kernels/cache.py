@@ -1,0 +1,77 @@
+"""Guards on numba's on-disk cache of the kernels (cache=True), which nnrun/kernels/__init__.py applies to all.
+
+numba skips a NUMBA_CACHE_DIR it cannot write to without a word, and ends the run with a traceback on a
+cache file it cannot unpickle (numba issue #10434, open in 0.68). Here the first is reported in one line and
+the second is a cache miss: the kernel is compiled again and its file rewritten, with one line saying so.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from collections.abc import Iterable
+from types import ModuleType
+
+import numba
+from numba.core.caching import FunctionCache, IndexDataCacheFile
+from numba.core.dispatcher import Dispatcher
+
+
+class RepairingCacheFile(IndexDataCacheFile):
+    """numba's index and data files for one kernel, where a file that cannot be unpickled counts as missing."""
+
+    def _load_index(self):
+        try:
+            return super()._load_index()
+        except Exception as error:  # whatever a damaged pickle raises; compiling again is always possible
+            _unreadable(self._index_path, error)
+            return {}  # as for a missing index: the next save writes a whole new one
+
+    def load(self, key):
+        data_name = self._load_index().get(key)
+        if data_name is None:
+            return None
+        try:
+            return self._load_data(data_name)
+        except OSError:  # removed since the index was read: numba's own miss
+            return None
+        except Exception as error:
+            _unreadable(self._data_path(data_name), error)
+            return None
+
+
+_reported: set[str] = set()  # a broken index is read twice, before the compile and at the save after it
+
+
+def _unreadable(path: str, error: Exception) -> None:
+    if path not in _reported:
+        _reported.add(path)
+        warnings.warn(f"numba's cache file {path} is unreadable ({error}): compiling the kernel again", stacklevel=2)
+
+
+def repair_unreadable_files(modules: Iterable[ModuleType]) -> None:
+    """Make every cached kernel in `modules` compile again where a cache file of its cannot be read."""
+    for module in modules:
+        for kernel in vars(module).values():
+            if isinstance(kernel, Dispatcher) and isinstance(kernel._cache, FunctionCache):
+                # its class only, not a new object: the file keeps the paths and source stamp numba worked out
+                kernel._cache._cache_file.__class__ = RepairingCacheFile
+
+
+def check_cache_folder(kernel: Dispatcher) -> None:
+    """Warn when NUMBA_CACHE_DIR is set and numba caches `kernel` somewhere else: it could not write there."""
+    folder = numba.config.CACHE_DIR
+    used = kernel.stats.cache_path
+    if not folder or os.path.realpath(used).startswith(os.path.realpath(folder) + os.sep):
+        return
+    reason = "not writable"
+    try:  # numba's own test of a cache folder, for the reason it failed
+        os.makedirs(folder, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as error:
+        reason = error.strerror or reason
+    warnings.warn(
+        f"NUMBA_CACHE_DIR {folder} cannot be written ({reason}): numba caches nnrun's kernels in {used} instead",
+        stacklevel=2,
+    )

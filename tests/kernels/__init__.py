@@ -1,0 +1,1 @@
+"""Properties that every numba kernel must keep, checked across nnrun/kernels rather than kernel by kernel."""
