@@ -27,6 +27,7 @@ class DaskPool:
         workers: int | None = None,
         retries: int = 2,
         target: Callable[..., Outcome] = run_trial,
+        memory_limit: str | int = "auto",
     ):
         try:
             import dask
@@ -48,6 +49,7 @@ class DaskPool:
                     host="127.0.0.1",
                     dashboard_address=None,
                     env=dict(THREAD_DEFAULTS),  # in place before the workers load numpy
+                    memory_limit=memory_limit,  # per worker; "auto" shares the machine's memory among them
                 )
             self.client = Client(self.cluster)
         else:
@@ -75,10 +77,25 @@ class DaskPool:
                 try:
                     yield future.result()
                 except Exception as error:  # KilledWorker after the allowed failures, or a lost connection
-                    yield Outcome(job.trial, "failed", f"on the Dask cluster: {type(error).__name__}: {error}")
+                    yield Outcome(job.trial, "failed", self.failure(error))
         finally:
             for future in futures:
                 future.cancel()
+
+    def failure(self, error: Exception) -> str:
+        """The trial's error: for a worker its nanny restarted for memory, that, with the memory it had used."""
+        worker = getattr(getattr(error, "last_worker", None), "address", None)
+        try:
+            # nannies report each memory restart to the scheduler, so this holds for remote clusters too
+            restarts = [event for _, event in self.client.get_events("worker-restart-memory")]
+        except Exception:  # the scheduler is gone: say what is known
+            restarts = []
+        mine = [event for event in restarts if event.get("worker") == worker]
+        if worker is not None and mine:
+            gib = mine[-1].get("rss", 0) / 2**30
+            return (f"killed for memory: its Dask worker {worker} went past its memory limit ({gib:.2f} GiB in "
+                    f"use) and was restarted by its nanny, on every attempt (KilledWorker)")  # fmt: skip
+        return f"on the Dask cluster: {type(error).__name__}: {error}"
 
     def close(self) -> None:
         self.client.close()

@@ -14,6 +14,8 @@ from nnrun.sweeps.worker import Job, Outcome, run_trial
 
 ALWAYS_DIES_LR = 0.0123  # the worker process dies every time it starts this trial
 DIES_ONCE_LR = 0.0321  # the worker process dies on the trial's first attempt only
+SEGFAULT_LR = 0.0456  # the worker process segfaults every time it starts this trial
+GREEDY_LR = 0.0789  # the trial takes memory until something stops it
 
 
 def die_on_marker(job: Job, events=None) -> Outcome:
@@ -51,3 +53,26 @@ def report_threads(job: Job, events=None) -> Outcome:
         "error": outcome.error,
     }
     return Outcome(job.trial, outcome.status, json.dumps(seen), outcome.seconds, outcome.threads)
+
+
+def segfault_on_marker(job: Job, events=None) -> Outcome:
+    """Crash the worker with SIGSEGV, as a bad native extension would, for the SEGFAULT_LR trial."""
+    if job.config["optimizer"]["lr"] == SEGFAULT_LR:
+        import ctypes
+
+        ctypes.string_at(0)  # reads address 0
+    return run_trial(job, events)
+
+
+def greedy_on_marker(job: Job, events=None) -> Outcome:
+    """Take memory 64 MiB at a time, touched so it counts, for the GREEDY_LR trial (up to 8 GiB)."""
+    if job.config["optimizer"]["lr"] == GREEDY_LR:
+        import time
+
+        import numpy as np
+
+        held = []
+        for _ in range(128):
+            held.append(np.ones(8 * 2**20))  # 64 MiB of float64
+            time.sleep(0.02)  # the nanny looks every 100 ms
+    return run_trial(job, events)
