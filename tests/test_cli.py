@@ -100,13 +100,14 @@ def test_check_reports_a_shape_mismatch_with_both_shapes(cli, tmp_path):
     config = small_config(
         model={
             "input_shape": [1, 8, 8],
-            "layers": [{"type": "conv2d", "filters": 4, "kernel": 3}, {"type": "dense", "units": 10}],
+            "layers": [{"type": "conv2d", "filters": 4, "kernel": 3}, {"type": "dense", "units": 10, "name": "head"}],
         }
     )
     write(tmp_path / "c.yaml", config)
     result = cli("check", "c.yaml")
     assert result.returncode == 2
-    assert "layers[1]" in result.stderr and "(4, 6, 6)" in result.stderr
+    assert "model.layers[1] head (dense): expects a flat input (features,)" in result.stderr
+    assert "gets input of shape (4, 6, 6)" in result.stderr
 
 
 def test_gradcheck_passes_on_the_moons_config(cli):
