@@ -1,7 +1,7 @@
 """The run config: schema, YAML source with line numbers, `--set` overrides, validation and the reference.
 
 schema.py     the pydantic sections (Config, ModelConfig, SweepConfig, ...) and every default, stated once
-source.py     YAML reading: safe, duplicate keys refused, a line for every key path
+source.py     YAML reading: safe, duplicate keys refused, a line for every key path, size and depth limits
 overrides.py  `--set key.path=value`, parsed and applied (the API a sweep calls too)
 sweep.py      the checks of sweep.parameters, one entry at a time
 validate.py   the one validation path: load_config, config_from_dict

@@ -10,6 +10,8 @@ from nnrun.registry import Problem, path_text
 
 # key path (str keys, int list indices) -> (line of the key, line of the value, the value is a collection)
 LineMap = dict[tuple, tuple[int, int, bool]]
+MAX_LISTED = 30  # problems the message lists; ConfigError.problems keeps them all
+MAX_CHARS = 1000  # of one problem: messages quote the value, and a hostile one may be 256 KiB long
 
 
 def raise_problems(problems: list[Problem], source: str, lines: LineMap | None, applied: list[tuple[str, tuple]]):
@@ -17,13 +19,17 @@ def raise_problems(problems: list[Problem], source: str, lines: LineMap | None, 
     rendered = []
     for order, problem in enumerate(problems):
         where, rank = _where(problem, source, lines, applied)
-        rendered.append((rank, order, where, f"{path_text(problem.loc)}: {problem.message}"))
+        what = f"{path_text(problem.loc)}: {problem.message}"
+        rendered.append((rank, order, where, what if len(what) <= MAX_CHARS else what[: MAX_CHARS - 1] + "…"))
     rendered.sort(key=lambda r: (r[0], r[1]))
     if len(rendered) == 1:
         _, _, where, what = rendered[0]
         error = ConfigError(what, where=where)
     else:
-        error = ConfigError("\n".join(f"{where}: {what}" for _, _, where, what in rendered))
+        listed = [f"{where}: {what}" for _, _, where, what in rendered[:MAX_LISTED]]
+        if len(rendered) > MAX_LISTED:  # a page of errors is read; thousands (a wrong file) are not
+            listed.append(f"... and {len(rendered) - MAX_LISTED:,} more problems")
+        error = ConfigError("\n".join(listed))
     error.problems = [(where, what) for _, _, where, what in rendered]
     raise error
 

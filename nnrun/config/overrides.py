@@ -14,10 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from nnrun.config.schema import MODEL_KEYS
-from nnrun.config.source import YamlLoader
+from nnrun.config.source import MAX_DEPTH, parse_yaml, shown, unprintable
 from nnrun.errors import ConfigError, did_you_mean, kind_of
 from nnrun.io import inline
 from nnrun.registry import path_text
@@ -41,13 +39,18 @@ class Override:
     def parse(cls, text: str) -> Override:
         """From `key.path=value`; the value is YAML (`3`, `1e-3`, `[3, 8]`, `{type: step, every: 2}`, `null`)."""
         if not isinstance(text, str):
-            raise ConfigError(f"an override must be a string key.path=value, got {text!r}", hint=HINT)
+            raise ConfigError(f"an override must be a string key.path=value, got {text!r:.100}", hint=HINT)
+        where = f"--set {shown(text)}"
+        if found := unprintable(text):
+            raise ConfigError(
+                f"the override holds {found[1]} (character {found[0] + 1})",
+                where=where,
+                hint='write it as plain text; in a quoted YAML value, escapes such as "\\t" are allowed',
+            )
         path, sep, value_text = text.partition("=")
         if not sep or not path.strip():
-            raise ConfigError("an override must look like key.path=value", where=f"--set {text}", hint=HINT)
-        return cls(
-            path.strip(), split_path(path.strip(), f"--set {text}"), parse_value(value_text, f"--set {text}"), text
-        )
+            raise ConfigError("an override must look like key.path=value", where=where, hint=HINT)
+        return cls(path.strip(), split_path(path.strip(), where), parse_value(value_text, where), text)
 
     @classmethod
     def of(cls, path: str, value: Any) -> Override:
@@ -117,20 +120,22 @@ def split_path(path: str, where: str) -> tuple[str, ...]:
     """`model.layers[2].units` -> ("model", "layers", "2", "units")."""
     parts = re.sub(r"\[(-?\d+)\]", r".\1", path).split(".")
     if any(not part or "[" in part or "]" in part for part in parts):
-        raise ConfigError(f"malformed key path '{path}'", where=where, hint=HINT)
+        raise ConfigError(f"malformed key path '{shown(path)}'", where=where, hint=HINT)
+    if len(parts) > MAX_DEPTH:
+        # each part opens a level: a deeper path only builds a tree nothing can walk
+        raise ConfigError(
+            f"the key path has {len(parts):,} parts; a config nests at most {MAX_DEPTH} levels", where=where, hint=HINT
+        )
     return tuple(parts)
 
 
 def parse_value(text: str, where: str) -> Any:
-    try:
-        value = yaml.load(text, Loader=YamlLoader)
-    except yaml.YAMLError as error:
-        problem = getattr(error, "problem", None) or str(error)
-        raise ConfigError(
-            f"the value is not valid YAML: {problem}",
-            where=where,
-            hint="quote it in the shell so YAML sees a string: --set \"name='my: run'\"",
-        ) from None
+    value, _ = parse_yaml(
+        text,
+        where,
+        in_file=False,
+        syntax_hint="quote it in the shell so YAML sees a string: --set \"name='my: run'\"",
+    )
     # YAML 1.1 reads some numbers (1e-3) as strings; a value that reads as a number is meant as one
     if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
         value = float(value)
@@ -152,8 +157,9 @@ def _named(model: dict[str, Any], name: str) -> bool:
 def _list_index(items: list, part: str, path: tuple, where: str) -> int:
     count = len(items)
     if re.fullmatch(r"-?\d+", part):
-        index = int(part)
-        if -count <= index < count:
+        # no list is longer than 18 digits, and int() refuses numbers of over 4300
+        index = int(part) if len(part) <= 18 else shown(part, 40)
+        if isinstance(index, int) and -count <= index < count:
             return index % count
         listing = f"; layers: {_layer_listing(items)}" if path == ("model", "layers") else ""
         raise ConfigError(

@@ -19,7 +19,8 @@ from nnrun.io import inline, plain
 
 # Keys of the optimizer section that belong to the training loop rather than to the optimizer class.
 OPTIMIZER_COMMON_KEYS = ("weight_decay", "decay_bias", "clip_norm", "schedule")
-NAME_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")  # no '/', and no leading '.': never '.' or '..'
+MAX_NAME = 100  # a folder name may have 255 bytes; sweeps and attempts add suffixes to it
 LAYER_NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 DEFAULT_LOSS = "softmax_cross_entropy"
 DEFAULT_OPTIMIZER = "adam"
@@ -78,6 +79,11 @@ class TrainConfig(Section):
     )
     checkpoint: bool = Field(True, description="write a resumable checkpoint after every epoch")
     threads: int | None = Field(None, gt=0, description="threads for BLAS and numba; null = all cores")
+    diagnostics: bool = Field(
+        False,
+        description="write diagnostics.csv: per layer and evaluation, activation mean/std, dead relus, gradient "
+        "norm and update/weight ratio",
+    )
 
     @model_validator(mode="after")
     def _one_length(self) -> TrainConfig:
@@ -237,10 +243,14 @@ class Config(Section):
     @field_validator("name")
     @classmethod
     def _folder_name(cls, value: str) -> str:
+        # the name is a folder under results/: '..', '/' or an absolute path would lead out of it (--out may)
         if not NAME_PATTERN.fullmatch(value):
             raise ValueError(
-                "must be letters, digits, '_', '-' or '.' and not start with '.', since it names results/<name>/"
+                "must be letters, digits, '_', '-' or '.' and not start with '.', since it names results/<name>/; "
+                "to write elsewhere, use --out"
             )
+        if len(value) > MAX_NAME:
+            raise ValueError(f"is {len(value)} characters long; a run name may have at most {MAX_NAME}")
         return value
 
     def resolved(self) -> dict[str, Any]:

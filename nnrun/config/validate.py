@@ -23,6 +23,7 @@ from nnrun.config.schema import (
     DEFAULT_OPTIMIZER,
     DEFAULT_SCHEDULE,
     LAYER_NAME_PATTERN,
+    MAX_NAME,
     MODEL_KEYS,
     OPTIMIZER_COMMON_KEYS,
     Config,
@@ -46,7 +47,7 @@ def read_config(path: str | Path) -> tuple[Any, LineMap]:
     path = Path(path)
     raw, lines = read_yaml(path)
     if isinstance(raw, dict) and "name" not in raw:
-        raw["name"] = re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem).lstrip(".") or "run"
+        raw["name"] = re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem).lstrip(".")[:MAX_NAME] or "run"
     return raw, lines
 
 
@@ -216,6 +217,8 @@ def _check_layer_names(layers: list[Any], problems: list[Problem]) -> None:
             message = "must not be a number (numbers address layers by index: --set model.layers.N.key=...)"
         elif not LAYER_NAME_PATTERN.fullmatch(name):
             message = "must be letters, digits, '_' or '-' (it becomes part of --set paths and weight keys)"
+        elif len(name) > MAX_NAME:  # weight keys are names in the .npz (a zip archive), which has a limit
+            message = f"is {len(name)} characters long; a layer name may have at most {MAX_NAME}"
         elif name in MODEL_KEYS:
             message = f"'{name}' is a key of the model section; a layer named so could not be addressed by --set"
         elif name in first:
