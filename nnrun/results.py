@@ -8,6 +8,8 @@ results/<name>/<run-id>/
   summary.md       the best/last table as Markdown
   model.npz        final weights (see nnrun.model for the layout)
   checkpoint.npz   weights, optimizer state, RNG states, epoch and step for --resume
+  diagnostics.csv  with train.diagnostics: per evaluation and layer, activation stats, dead relus, gradient
+                   norm, update/weight ratio (nnrun.probe)
   curves.png       accuracy and loss against epoch
   train.log        the log of the run
 

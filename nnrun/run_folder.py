@@ -17,7 +17,9 @@ import numpy as np
 from nnrun.errors import RunError
 from nnrun.io import append_line, atomic_savez, atomic_write_text, csv_text, dump_yaml, read_csv, read_npz
 from nnrun.model import Sequential, save_model
+from nnrun.probe import DIAGNOSTIC_COLUMNS
 from nnrun.report.curves import plot_run
+from nnrun.report.layers import plot_layers
 from nnrun.results import METRIC_COLUMNS, TIMING_COLUMNS, summary_markdown
 
 STATE_KEY = "__state__"  # the checkpoint's JSON state among its arrays
@@ -69,6 +71,13 @@ class RunFolder:
         atomic_write_text(self.path / "metrics.csv", csv_text(METRIC_COLUMNS, history))
         atomic_write_text(self.path / "timing.csv", csv_text(TIMING_COLUMNS, timing))
 
+    def write_diagnostics(self, rows: list[dict[str, Any]]) -> None:
+        atomic_write_text(self.path / "diagnostics.csv", csv_text(DIAGNOSTIC_COLUMNS, rows))
+
+    def read_diagnostics(self) -> list[dict[str, Any]]:
+        path = self.path / "diagnostics.csv"
+        return read_csv(path, text=["layer"]) if path.is_file() else []
+
     def read_metrics(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """(metrics rows, timing rows) written so far; empty where a file does not exist yet."""
         return tuple(
@@ -99,6 +108,8 @@ class RunFolder:
 
     def draw_curves(self) -> None:
         plot_run(self.path)
+        if (self.path / "diagnostics.csv").is_file():
+            plot_layers(self.path)
 
 
 def make_folders(path: Path) -> list[Path]:

@@ -17,12 +17,13 @@ import numpy as np
 
 from nnrun.config import Config, config_from_dict, load_config, metric_direction
 from nnrun.data import batches, load_dataset
-from nnrun.errors import DataError, RunError, ShapeError, TrainingDiverged, WriteError
+from nnrun.errors import ConfigError, DataError, RunError, ShapeError, TrainingDiverged, WriteError
 from nnrun.evaluate import evaluate
 from nnrun.io import format_value
 from nnrun.losses import l2_penalty
 from nnrun.model import Sequential
 from nnrun.optimizers import clip_grad_norm
+from nnrun.probe import Probe
 from nnrun.registry import LOSSES, OPTIMIZERS, SCHEDULES
 from nnrun.reporter import Reporter, RunStart, Silent
 from nnrun.results import Run, load_run
@@ -114,6 +115,14 @@ class Trainer:
         self.dataset = load_dataset(self.resolved["data"], config.seed)
         if "train" not in self.dataset.splits or len(self.dataset.splits["train"].y) == 0:
             raise DataError(f"dataset '{self.dataset.name}' has no training examples", where="data")
+        n_train = len(self.dataset.splits["train"].y)
+        if config.train.batch_size > n_train:
+            raise ConfigError(
+                f"a batch of {config.train.batch_size} is larger than the {n_train} training examples of "
+                f"'{self.dataset.name}'",
+                where="train.batch_size",
+                hint=f"lower train.batch_size to at most {n_train} ({n_train} trains full-batch)",
+            )
         self.loss = LOSSES.build(self.resolved["loss"], where="loss")
         self.loss.check_targets(self.dataset.num_classes)
         self.model = Sequential.from_config(self.resolved["model"], dtype=self.dtype, seed=model_seed)
@@ -144,6 +153,8 @@ class Trainer:
             self.monitor = "val_loss" if "val" in self.dataset.splits else "train_loss"
             self.monitor_mode = metric_direction(self.monitor)
         self.best_arrays: dict[str, np.ndarray] | None = None
+        self.probe = Probe(self.model, self.dataset.splits["train"]) if tc.diagnostics else None
+        self.diagnostics: list[dict[str, Any]] = []  # diagnostics.csv's rows
         self.progress = Progress()
         self.jit_seconds = 0.0
         self.status = "running"
@@ -209,6 +220,7 @@ class Trainer:
         # rows written after the checkpoint belong to the lost part of the run; they are redone
         p.history = [row for row in history if row["step"] <= p.step]
         p.timing = [row for row in timing if row["step"] <= p.step]
+        self.diagnostics = [row for row in self.folder.read_diagnostics() if row["step"] <= p.step]
 
     # --- the loop -------------------------------------------------------------------------------
     def fit(self) -> Run:
@@ -260,7 +272,7 @@ class Trainer:
                 order = self.shuffle_rng if self.config.train.shuffle else None
                 for xb, yb in batches(train_split, self.batch_size, self.dtype, rng=order, **self.augmenting()):
                     self.train_step(xb, yb)
-                    if p.step % self.eval_every == 0 or p.step == self.total_steps:
+                    if self.evaluates_after(p.step):
                         p.train_seconds += time.perf_counter() - tick
                         stop = self.evaluate_and_record()
                         tick = time.perf_counter()
@@ -302,6 +314,8 @@ class Trainer:
         self.model.backward(dlogits, input_grad=False)
         if self.clip_norm:
             clip_grad_norm(self.params, self.clip_norm)
+        if self.probe is not None and self.evaluates_after(p.step + 1):
+            self.probe.before_step()
         self.optimizer.step(lr)
         p.step += 1
         n = len(yb)
@@ -310,6 +324,9 @@ class Trainer:
         correct = int(np.count_nonzero(self.loss.predict(logits) == yb))
         p.correct += correct
         self.reporter.batch(value, correct / n, n)
+
+    def evaluates_after(self, step: int) -> bool:
+        return step % self.eval_every == 0 or step == self.total_steps
 
     def lr(self, step: int | None = None) -> float:
         """The rate for the optimizer step that follows `step` completed ones (default: the current step)."""
@@ -339,6 +356,9 @@ class Trainer:
         samples_per_sec = p.seen / max(p.train_seconds - self.last_train_seconds(), 1e-9)
         p.seen, p.loss_sum, p.correct = 0, 0.0, 0
         self.append_row(row, samples_per_sec)
+        if self.probe is not None:
+            self.diagnostics += self.probe.rows(row["epoch"], p.step)
+            self.folder.write_diagnostics(self.diagnostics)
         diverged = [k for k, v in row.items() if k.endswith("_loss") and v is not None and not math.isfinite(v)]
         if diverged:
             raise TrainingDiverged(

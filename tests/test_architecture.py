@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("config", ("nnrun.config",)),
     ("model", ("nnrun.model", "nnrun.gradcheck", "nnrun.sanity")),
     ("run folders, read", ("nnrun.results", "nnrun.report")),
-    ("evaluation and the run's writer", ("nnrun.evaluate", "nnrun.run_folder", "nnrun.reporter")),
+    ("evaluation and the run's writer", ("nnrun.evaluate", "nnrun.run_folder", "nnrun.reporter", "nnrun.probe")),
     ("trainer", ("nnrun.trainer", "nnrun.verify")),
     ("sweep", ("nnrun.sweeps",)),
     ("bench", ("nnrun.bench",)),

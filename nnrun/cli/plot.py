@@ -63,6 +63,7 @@ def plot(
     from nnrun.report.compare import plot_comparison
     from nnrun.report.curves import plot_run
     from nnrun.report.diagnostics import plot_diagnostics
+    from nnrun.report.layers import plot_layers
     from nnrun.report.style import FORMATS
     from nnrun.report.sweep import left_out, plot_sweep
     from nnrun.results import load_run
@@ -97,6 +98,8 @@ def plot(
                 written = [plot_run(path, target, fmt)]
                 if is_planar(load_run(path).config):
                     written.append(plot_boundary(path, target, fmt))
+                if (path / "diagnostics.csv").is_file():
+                    written.append(plot_layers(path, target, fmt))
         except RunError as error:  # a run with nothing to draw yet: say so, and draw the others
             console.print(f"[yellow]skipped {error.message()}[/]", highlight=False)
             continue

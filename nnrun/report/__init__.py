@@ -8,6 +8,7 @@ diagnostics.py a run's confusion matrix, misclassified examples, filters and map
 filters.py     the first layer's filters (conv2d) or units' input weights (dense on images) as an image grid
 embedding.py   t-SNE or PCA maps of a hidden layer's activations, or of a dense layer's units by their weights
 graph.py       a config's network drawn as a chain of boxes: layers, output shapes, parameters
+layers.py      a run's per-layer diagnostics (train.diagnostics) against epoch
 compare.py     several runs overlaid, each labelled by the config values in which the runs differ
 sweep.py       a sweep's metric against each parameter (mean ± std over seeds), a heatmap for two, and every
                point's training curve with its band across seeds

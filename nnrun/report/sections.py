@@ -20,6 +20,7 @@ from nnrun.report.boundary import is_planar, plot_boundary
 from nnrun.report.curves import plot_run
 from nnrun.report.diagnostics import plot_diagnostics
 from nnrun.report.graph import plot_model_graph
+from nnrun.report.layers import plot_layers
 from nnrun.report.sweep import left_out, plot_sweep
 from nnrun.results import load_run, load_sweep
 
@@ -27,6 +28,7 @@ from nnrun.results import load_run, load_sweep
 CAPTIONS = {
     "curves": "accuracy and loss against epoch for each split; the best evaluation marked",
     "boundary": "the decision boundary over the plane, with the training points",
+    "training_diagnostics": "per-layer activation spread, dead relus, gradient norms and update/weight ratios",
     "graph": "the network: each layer's output shape and parameters",
     "confusion": "confusion matrix on the test split",
     "misclassified": "misclassified test examples, true → predicted",
@@ -56,8 +58,12 @@ def run_page(path: Path, diagnostics: bool) -> tuple[str, list[Block], list[str]
     run = load_run(path)
     summary = run.summary
     figures, skipped = [], []
-    for name, draw in (("curves", plot_run), ("boundary", plot_boundary), ("graph", plot_model_graph)):
+    drawings = (("curves", plot_run), ("boundary", plot_boundary), ("training_diagnostics", plot_layers),
+                ("graph", plot_model_graph))  # fmt: skip
+    for name, draw in drawings:
         if name == "boundary" and not is_planar(run.config):
+            continue
+        if name == "training_diagnostics" and not (path / "diagnostics.csv").is_file():
             continue
         try:
             figures.append(draw(path))
