@@ -12,6 +12,7 @@ model.npz layout (framework-neutral, loadable with plain numpy, no pickle):
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -223,3 +224,22 @@ def load_model(path: str | Path, dtype: str | None = None) -> Sequential:
     model = Sequential.from_config(model_config, dtype=dtype or stored_dtype)
     model.load_state_arrays(arrays, source=str(path))
     return model
+
+
+def check_fits(model: Sequential, loss: Any, data_shape: Shape, num_classes: int) -> None:
+    """A ShapeError unless the data's examples fit model.input_shape and the last layer gives what `loss` needs."""
+    data_shape, model_shape = tuple(data_shape), model.input_shape
+    if math.prod(data_shape) != math.prod(model_shape) or (data_shape != model_shape and len(model_shape) > 1):
+        raise ShapeError(
+            f"the data has examples of shape {data_shape} but model.input_shape is {list(model_shape)}",
+            where="model.input_shape",
+            hint=f"set model.input_shape to {list(data_shape)} (or [{math.prod(data_shape)}] for an MLP)",
+        )
+    expected = loss.output_units(num_classes)
+    if model.output_shape != (expected,):
+        raise ShapeError(
+            f"the last layer gives {model.output_shape} outputs per example but {loss.type_name} on "
+            f"{num_classes} classes needs ({expected},)",
+            where=f"model.layers[{len(model.layers) - 1}]",
+            hint=f"make the last layer a dense layer with units: {expected}",
+        )

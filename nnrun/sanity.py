@@ -13,11 +13,11 @@ import numpy as np
 
 from nnrun.config import Config
 from nnrun.data import Dataset, Split, batches, load_dataset
-from nnrun.errors import DataError, ShapeError
+from nnrun.errors import DataError
 from nnrun.layers import Layer
 from nnrun.layers.dropout import Dropout
 from nnrun.losses import Hinge, Logistic, Loss, SoftmaxCrossEntropy
-from nnrun.model import Sequential
+from nnrun.model import Sequential, check_fits
 from nnrun.registry import LOSSES, OPTIMIZERS
 
 # Within a factor of 2 either way: fan-scaled inits give logits of std about 1, up to 1.7 x ln(10) on digits_cnn
@@ -190,18 +190,7 @@ def fresh_model(config: Config, dataset: Dataset | None) -> tuple[Sequential, Lo
     loss = LOSSES.build(resolved["loss"], where="loss")
     loss.check_targets(dataset.num_classes)
     model = Sequential.from_config(resolved["model"], dtype=config.dtype, seed=config.seed)
-    if math.prod(dataset.input_shape) != math.prod(model.input_shape):
-        raise ShapeError(
-            f"the data has examples of shape {dataset.input_shape} but model.input_shape is {list(model.input_shape)}",
-            where="model.input_shape",
-        )
-    units = loss.output_units(dataset.num_classes)
-    if model.output_shape != (units,):
-        raise ShapeError(
-            f"the last layer gives {model.output_shape} outputs per example but {loss.type_name} on "
-            f"{dataset.num_classes} classes needs ({units},)",
-            where=f"model.layers[{len(model.layers) - 1}]",
-        )
+    check_fits(model, loss, dataset.input_shape, dataset.num_classes)
     return model, loss, dataset
 
 

@@ -17,11 +17,11 @@ import numpy as np
 
 from nnrun.config import Config, config_from_dict, load_config, metric_direction
 from nnrun.data import batches, load_dataset
-from nnrun.errors import ConfigError, DataError, RunError, ShapeError, TrainingDiverged, WriteError
+from nnrun.errors import ConfigError, DataError, RunError, TrainingDiverged, WriteError
 from nnrun.evaluate import evaluate
 from nnrun.io import format_value
 from nnrun.losses import l2_penalty
-from nnrun.model import Sequential
+from nnrun.model import Sequential, check_fits
 from nnrun.optimizers import clip_grad_norm
 from nnrun.probe import Probe
 from nnrun.registry import LOSSES, OPTIMIZERS, SCHEDULES
@@ -126,7 +126,7 @@ class Trainer:
         self.loss = LOSSES.build(self.resolved["loss"], where="loss")
         self.loss.check_targets(self.dataset.num_classes)
         self.model = Sequential.from_config(self.resolved["model"], dtype=self.dtype, seed=model_seed)
-        self.check_compatible()
+        check_fits(self.model, self.loss, self.dataset.input_shape, self.dataset.num_classes)
 
         opt = config.optimizer
         self.optimizer = OPTIMIZERS.build(opt.spec(), where="optimizer")
@@ -164,24 +164,6 @@ class Trainer:
         self.commit = git_commit()
 
     # --- set-up checks --------------------------------------------------------------------------
-    def check_compatible(self) -> None:
-        data_shape, model_shape = tuple(self.dataset.input_shape), self.model.input_shape
-        if math.prod(data_shape) != math.prod(model_shape) or (data_shape != model_shape and len(model_shape) > 1):
-            raise ShapeError(
-                f"the data has examples of shape {data_shape} but model.input_shape is {list(model_shape)}",
-                where="model.input_shape",
-                hint=f"set model.input_shape to {list(data_shape)} (or [{math.prod(data_shape)}] for an MLP)",
-            )
-        units = self.model.output_shape
-        expected = self.loss.output_units(self.dataset.num_classes)
-        if units != (expected,):
-            raise ShapeError(
-                f"the last layer gives {units} outputs per example but {self.loss.type_name} on "
-                f"{self.dataset.num_classes} classes needs ({expected},)",
-                where=f"model.layers[{len(self.model.layers) - 1}]",
-                hint=f"make the last layer a dense layer with units: {expected}",
-            )
-
     # --- checkpoint ---------------------------------------------------------------------------
     def checkpoint(self) -> None:
         p = self.progress
