@@ -5,23 +5,32 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-FRAMEWORKS = ("nnrun", "torch")
+FRAMEWORKS = ("nnrun", "torch", "jax")  # the columns' order; nnrun.bench.timing.FRAMEWORKS
 
 
 def rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """The table as header and text rows, shared by the rich table and the Markdown one."""
-    header = ["model", "nnrun s/epoch", "torch s/epoch", "nnrun/torch", "nnrun GFLOP/s (% peak)",
-              "torch GFLOP/s (% peak)", "nnrun RSS MB", "torch RSS MB"]  # fmt: skip
+    """The table as header and text rows, shared by the rich table and the Markdown one.
+
+    A column per framework timed or asked for but not installed ("not installed" in its s/epoch cells),
+    and nnrun's ratio to each peer. With nnrun and torch alone it is the table of the earlier rounds.
+    """
+    missing = results.get("not_installed", {})
+    columns = [fw for fw in FRAMEWORKS if fw in results["frameworks"] or fw in missing]
+    peers = columns[1:]
+    header = ["model", *(f"{fw} s/epoch" for fw in columns), *(f"nnrun/{fw}" for fw in peers)]
+    header += [f"{fw} GFLOP/s (% peak)" for fw in columns] + [f"{fw} RSS MB" for fw in columns]
     body = []
     for row in results["models"]:
+        ratios = row.get("ratios", {"torch": row.get("ratio")})  # results from before the jax column
         cells = [f"{row['model']} (batch {row['batch_size']})"]
-        for fw in FRAMEWORKS:
-            cells.append(f"{row[fw]['seconds_per_epoch']:.2f}" if fw in row else "–")
-        cells.append(f"{row['ratio']:.2f}" if row.get("ratio") else "–")
-        for fw in FRAMEWORKS:
+        for fw in columns:
+            cells.append(
+                f"{row[fw]['seconds_per_epoch']:.2f}" if fw in row else "not installed" if fw in missing else "–"
+            )
+        cells += [f"{ratios[fw]:.2f}" if ratios.get(fw) else "–" for fw in peers]
+        for fw in columns:
             cells.append(f"{row[fw]['gflops']:.0f} ({row[fw]['peak_percent']:.0f}%)" if fw in row else "–")
-        for fw in FRAMEWORKS:
-            cells.append(f"{row[fw]['rss_mb']:.0f}" if fw in row else "–")
+        cells += [f"{row[fw]['rss_mb']:.0f}" if fw in row else "–" for fw in columns]
         body.append(cells)
     return header, body
 
@@ -42,6 +51,9 @@ def footnotes(results: dict[str, Any]) -> list[str]:
         f"sgemm peak {results['sgemm_peak_gflops']:.0f} GFLOP/s; training FLOPs = 3 x forward FLOPs "
         "(forward + input gradient + weight gradient)."
     )
+    compiles = [f"{row['model']} {row['jax']['compile_seconds']:.1f} s" for row in results["models"] if "jax" in row]
+    if compiles:
+        lines.append(f"jax compiles its training step before the warm-up, untimed: {', '.join(compiles)}.")
     if "help_seconds" in results:
         lines.append(f"`nnrun --help`: {results['help_seconds']:.2f} s (median of 5).")
     if "first_batch" in results:
@@ -65,8 +77,8 @@ def report(results: dict[str, Any], console=None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    # wide enough for the eight columns when the output is a pipe or a file (rich assumes 80 there)
-    console = console or (Console() if sys.stdout.isatty() else Console(width=160))
+    # wide enough for the twelve columns of three frameworks when the output is a pipe or a file (rich assumes 80)
+    console = console or (Console() if sys.stdout.isatty() else Console(width=240))
     header, body = rows(results)
     table = Table(title=f"training speed, {results['machine']['cpu']}", title_justify="left")
     for index, column in enumerate(header):
@@ -75,7 +87,7 @@ def report(results: dict[str, Any], console=None) -> None:
         table.add_row(*cells)
     console.print(table)
     for line in footnotes(results):
-        console.print(line, highlight=False)
+        console.print(line, highlight=False, markup=False)  # "nnrun[bench]" is not markup
 
 
 def markdown(results: dict[str, Any]) -> str:

@@ -25,6 +25,12 @@ from nnrun.errors import ConfigError
 from nnrun.runtime import machine
 
 FIRST_BATCH_MODEL = "cnn"
+FRAMEWORKS = ("nnrun", "torch", "jax")  # nnrun first: the ratios are nnrun's time over each peer's
+MODULES = {"torch": ("torch",), "jax": ("jax", "jaxlib", "optax")}  # what each peer's worker imports
+INSTALL = {
+    "torch": "pip install torch --index-url https://download.pytorch.org/whl/cpu",
+    "jax": "pip install 'nnrun[bench]'",
+}
 
 
 class BenchError(RuntimeError):
@@ -34,6 +40,7 @@ class BenchError(RuntimeError):
 def run(
     models: list[str] | tuple[str, ...] = ("mlp", "cnn", "cnn7"),
     *,
+    frameworks: list[str] | tuple[str, ...] | None = None,
     reps: int = 3,
     batches: int | None = None,
     warmup: int = 20,
@@ -47,22 +54,30 @@ def run(
 ) -> dict[str, Any]:
     """Benchmark `models` and return the results as a JSON-ready dict (see `report` for the table).
 
+    frameworks: nnrun and the peers to time beside it (None: all of FRAMEWORKS); a peer that is not
+    installed is listed under "not_installed" instead. torch=False leaves torch out (and with frameworks
+    None, as before there was a choice, times nnrun alone).
     batches: time this many batches per repetition and extrapolate to an epoch (None: whole epochs).
-    torch: also time PyTorch when it is importable. startup: also time `nnrun --help` and the first batch.
+    startup: also time `nnrun --help` and the first batch.
     progress: a callable taking a line of text, told what is being measured. command: recorded as given.
     """
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         raise ConfigError(f"unknown model(s) {', '.join(unknown)}", hint=f"models: {', '.join(MODELS)}")
+    if frameworks is None:
+        frameworks = FRAMEWORKS if torch else ("nnrun",)
+    requested = [fw for fw in FRAMEWORKS if fw in frameworks and (torch or fw != "torch")]
+    strange = [fw for fw in frameworks if fw not in FRAMEWORKS]
+    if strange or "nnrun" not in requested:
+        raise ConfigError(
+            f"frameworks {', '.join(frameworks)}: " + (f"unknown {', '.join(strange)}" if strange else "no nnrun"),
+            hint=f"frameworks: {', '.join(FRAMEWORKS)}, nnrun always among them (the ratios and FLOPs are nnrun's)",
+        )
     say = progress or (lambda text: None)
     threads = threads or os.cpu_count() or 1
-    notes = []
-    frameworks = ["nnrun"]
-    if torch:
-        if importlib.util.find_spec("torch") is None:
-            notes.append("torch is not importable: nnrun only")
-        else:
-            frameworks.append("torch")
+    missing = {fw: f"not installed ({INSTALL[fw]})" for fw in requested if fw != "nnrun" and not installed(fw)}
+    frameworks = [fw for fw in requested if fw not in missing]
+    notes = [f"{fw}: {message}." for fw, message in missing.items()]
 
     say(f"sgemm peak: np.matmul {peak_size}x{peak_size} float32, {threads} thread(s)")
     results: dict[str, Any] = {
@@ -73,6 +88,7 @@ def run(
         "warmup_batches": warmup,
         "extrapolated": batches is not None,
         "frameworks": frameworks,
+        "not_installed": missing,
         "sgemm_peak_gflops": sgemm_peak(threads, peak_size),
         "models": [],
         "notes": notes,
@@ -80,7 +96,7 @@ def run(
     }
     data_kind = "synthetic" if synthetic else "auto"
     for model in models:
-        say(f"{model}: starting {' and '.join(frameworks)} workers")
+        say(f"{model}: starting the {', '.join(frameworks)} workers")
         before = os.getloadavg()[0]
         row = measure_model(model, frameworks, threads, reps, batches, warmup, data_kind, say)
         # one-minute load averages around the model: far above `threads` means other work shared the cores
@@ -94,7 +110,9 @@ def run(
             cell = row[fw]
             cell["gflops"] = row["train_flops_per_epoch"] / cell["seconds_per_epoch"] / 1e9
             cell["peak_percent"] = 100 * cell["gflops"] / results["sgemm_peak_gflops"]
-        row["ratio"] = row["nnrun"]["seconds_per_epoch"] / row["torch"]["seconds_per_epoch"] if "torch" in row else None
+        # nnrun's time over each peer's, from the same run: below 1, nnrun is faster
+        row["ratios"] = {fw: row["nnrun"]["seconds_per_epoch"] / row[fw]["seconds_per_epoch"] for fw in frameworks[1:]}
+        row["ratio"] = row["ratios"].get("torch")  # nnrun/torch, as the key was before there were more peers
     if startup:
         say("nnrun --help, 5 times")
         results["help_seconds"] = help_seconds()
@@ -139,6 +157,7 @@ def measure_model(model, frameworks, threads, reps, batches, warmup, data_kind, 
                 "seconds_per_epoch": statistics.median(per_epoch),
                 "reps": per_epoch,
                 "rss_mb": w.call(op="stats")["rss_mb"],
+                "compile_seconds": ready[fw].get("compile_seconds"),  # before the warm-up, not timed (jax)
                 "versions": ready[fw]["versions"],
             }
         return row
@@ -147,10 +166,21 @@ def measure_model(model, frameworks, threads, reps, batches, warmup, data_kind, 
             w.close()
 
 
+def installed(framework: str) -> bool:
+    """Whether the modules a peer's worker imports can be found (nnrun's always can)."""
+    for module in MODULES.get(framework, ()):
+        try:
+            if importlib.util.find_spec(module) is None:
+                return False
+        except (ImportError, ValueError):  # a parent package that fails to import, a module without a spec
+            return False
+    return True
+
+
 def worker_env(framework: str) -> dict[str, str]:
-    """The environment of a worker: torch's runs with the thread settings it would have without nnrun."""
+    """The environment of a worker: a peer's runs with the thread settings it would have without nnrun."""
     env = dict(os.environ)
-    if framework == "torch":
+    if framework != "nnrun":
         for key in nnrun.thread_defaults_set:
             env.pop(key, None)
         env["NNRUN_THREAD_DEFAULTS"] = "0"

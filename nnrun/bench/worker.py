@@ -2,7 +2,7 @@
 
     python -m nnrun.bench.worker FRAMEWORK MODEL THREADS DATA_KIND
 
-FRAMEWORK is nnrun or torch, DATA_KIND auto (Fashion-MNIST when loadable) or synthetic. The worker says
+FRAMEWORK is nnrun, torch or jax, DATA_KIND auto (Fashion-MNIST when loadable) or synthetic. The worker says
 ready with what it loaded, then answers JSON lines (nnrun.bench.timing.Worker is the other end).
 """
 
@@ -43,10 +43,12 @@ def serve(framework: str, model: str, threads: int, data_kind: str) -> None:
         with tempfile.TemporaryDirectory(prefix="nnrun-bench-") as scratch:
             if framework == "nnrun":
                 step, info = setup_nnrun(model, threads, data_kind, Path(scratch))
-            else:
+            elif framework == "torch":
                 step, info = setup_torch(model, threads, data_kind)
+            else:
+                step, info = setup_jax(model, threads, data_kind)
             split, batch_size = info.pop("split"), info["batch_size"]
-            shuffle = np.random.default_rng(0)  # the same seed in both workers: the same batches
+            shuffle = np.random.default_rng(0)  # the same seed in every worker: the same batches
             send({"ready": True, **info})
             for line in sys.stdin:
                 command = json.loads(line)
@@ -141,6 +143,85 @@ def setup_torch(model: str, threads: int, data_kind: str):
         "versions": {"torch": torch.__version__, "threads": torch.get_num_threads(), "config": torch_config()},
     }
     return step, info
+
+
+def setup_jax(model: str, threads: int, data_kind: str):
+    """The same network in JAX (nnrun.bench.jax_models), optax Adam 1e-3 and cross-entropy, at `threads`.
+
+    The training step is compiled here, before the warm-up; info["compile_seconds"] says how long it took.
+    """
+    # XLA sizes its CPU thread pools (tf_XLAEigen, and its executor's) from NPROC when its CPU client starts;
+    # --xla_cpu_multi_thread_eigen=false in XLA_FLAGS limited nothing in jaxlib 0.10. The executor thread
+    # works beside the pool: about 1.2 cores busy at --threads 1 (benchmarks/README.md, "JAX").
+    os.environ["NPROC"] = str(threads)
+    os.environ["JAX_PLATFORMS"] = "cpu"  # the benchmark compares CPUs: no accelerator, no probing for one
+    import jax  # the jax worker only: jax and optax are optional (the bench extra)
+    import jaxlib
+    import optax
+
+    from nnrun.bench import jax_models  # imports jax
+
+    section, dataset = load_training_set(data_kind)
+    split = dataset.splits["train"]
+    config = MODELS[model]
+    network = jax_models.build(config["layers"], config["input_shape"], dataset.input_shape)
+    optimizer = optax.adam(1e-3)
+    params = network.init(jax.random.PRNGKey(0))
+    opt_state = optimizer.init(params)
+    jitted = jax_models.train_step(network, optimizer)
+    batch_size = config["batch_size"]
+    example = (np.zeros((batch_size, *dataset.input_shape), np.float32), np.zeros(batch_size, np.int32))
+    tick = time.perf_counter()
+    compiled = jitted.lower(params, opt_state, *example, step_key(0)).compile()
+    compile_seconds = time.perf_counter() - tick
+    count = 0
+
+    def step(xb, yb) -> None:
+        nonlocal params, opt_state, count
+        count += 1
+        run = compiled if len(xb) == batch_size else jitted  # a short last batch compiles once more
+        params, opt_state, loss = run(params, opt_state, xb, yb.astype(np.int32), step_key(count))
+        # JAX dispatches asynchronously: reading the loss waits for the step, as torch's loss.item() does
+        # (no count of correct predictions: train_step returns no logits)
+        float(loss)
+
+    info = {
+        "split": split,
+        "data": section["dataset"],
+        "batch_size": batch_size,
+        "examples": len(split),
+        "steps_per_epoch": math.ceil(len(split) / batch_size),
+        "forward_flops": None,
+        "params": jax_models.num_params(params),
+        "compile_seconds": compile_seconds,
+        "versions": {
+            "jax": jax.__version__,
+            "jaxlib": jaxlib.__version__,
+            "optax": optax.__version__,
+            "xla_flags": os.environ.get("XLA_FLAGS", ""),
+            "nproc": os.environ["NPROC"],
+            "xla_pool_threads": thread_names().get("tf_XLAEigen"),
+            "device": str(jax.devices()[0]),
+        },
+    }
+    return step, info
+
+
+def step_key(step: int) -> np.ndarray:
+    """A raw threefry PRNG key for one training step, made on the host: no device call per step."""
+    return np.array([0, step], dtype=np.uint32)
+
+
+def thread_names() -> dict[str, int]:
+    """How many of this process's threads bear each name (Linux; empty elsewhere)."""
+    names: dict[str, int] = {}
+    try:
+        for task in Path("/proc/self/task").iterdir():
+            name = (task / "comm").read_text().strip()
+            names[name] = names.get(name, 0) + 1
+    except OSError:
+        pass
+    return names
 
 
 def torch_config() -> str:

@@ -1,4 +1,4 @@
-"""`nnrun bench`: time training epochs of the reports' models with nnrun and PyTorch side by side."""
+"""`nnrun bench`: time training epochs of the reports' models with nnrun, PyTorch and JAX side by side."""
 
 from __future__ import annotations
 
@@ -16,6 +16,14 @@ from nnrun.cli.options import Debug
 @handles_errors
 def bench(
     models: Annotated[str, typer.Option("--models", help="Comma-separated models: mlp, cnn, cnn7.")] = "mlp,cnn,cnn7",
+    frameworks: Annotated[
+        str | None,
+        typer.Option(
+            "--frameworks",
+            help="Comma-separated: nnrun, torch, jax (default: all three; nnrun always); one not installed is "
+            "listed as such.",
+        ),
+    ] = None,
     reps: Annotated[
         int, typer.Option("--reps", min=1, help="Timed repetitions per model; the median is reported.")
     ] = 3,
@@ -25,10 +33,12 @@ def bench(
     ] = None,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed batches before the repetitions.")] = 20,
     threads: Annotated[
-        int | None, typer.Option("--threads", min=1, help="Threads for both frameworks (default: all cores).")
+        int | None, typer.Option("--threads", min=1, help="Threads for every framework (default: all cores).")
     ] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Also write the results to this JSON file.")] = None,
-    no_torch: Annotated[bool, typer.Option("--no-torch", help="Time nnrun only.")] = False,
+    no_torch: Annotated[
+        bool, typer.Option("--no-torch", help="Leave torch out; without --frameworks, time nnrun only.")
+    ] = False,
     synthetic: Annotated[
         bool, typer.Option("--synthetic", help="Random images even where Fashion-MNIST is installed.")
     ] = False,
@@ -43,9 +53,9 @@ def bench(
     ] = False,
     debug: Debug = False,
 ) -> None:
-    """Seconds per epoch, GFLOP/s, % of sgemm peak and peak RSS of nnrun and PyTorch on the MLP, CNN and CNN7.
+    """Seconds per epoch, GFLOP/s, % of sgemm peak and peak RSS of nnrun, PyTorch and JAX on the MLP, CNN and CNN7.
 
-    Example: nnrun bench --models cnn --batches 200 --reps 3
+    Example: nnrun bench --models cnn --batches 200 --reps 3 --frameworks nnrun,jax
     """
     from rich.console import Console  # imported here: keeps `nnrun --help` fast
 
@@ -55,6 +65,7 @@ def bench(
     console = Console(stderr=True)
     results = harness.run(
         [m.strip() for m in models.split(",") if m.strip()],
+        frameworks=None if frameworks is None else [f.strip() for f in frameworks.split(",") if f.strip()],
         reps=reps, batches=batches, warmup=warmup, threads=threads, torch=not no_torch, synthetic=synthetic,
         startup=not no_startup, peak_size=peak_size, progress=lambda text: console.print(f"[dim]{text}[/]", highlight=False),
         command=" ".join(["nnrun bench", *sys.argv[2:]]) if Path(sys.argv[0]).name != "bench.py"
