@@ -6,6 +6,7 @@ leaves the old or the new file, never half of one.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import io
@@ -35,7 +36,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     except OSError as error:
         raise write_error(path, error) from None
     try:
-        os.fchmod(fd, 0o666 & ~umask())  # mkstemp makes 0600, which colleagues on a shared machine cannot read
+        with contextlib.suppress(OSError):  # a file system without modes (FAT, some mounts) keeps its own
+            os.fchmod(fd, 0o666 & ~umask())  # mkstemp makes 0600, which colleagues on a shared machine cannot read
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

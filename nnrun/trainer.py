@@ -214,10 +214,10 @@ class Trainer:
             with contextlib.suppress(WriteError):  # a full disk may not take even the summary
                 self.write_summary(error=error.message())
                 self.folder.log(f"status failed: {error.what}")
-            resume = ""
+            hints = [error.hint] if error.hint else []
             if self.folder.checkpoint_path.is_file():
-                resume = f"; then `nnrun train --resume {self.folder.path}` continues from its last checkpoint"
-            raise WriteError(error.what, hint=(error.hint or "") + resume, errno=error.errno) from None
+                hints.append(f"then `nnrun train --resume {self.folder.path}` continues from its last checkpoint")
+            raise WriteError(error.what, hint="; ".join(hints) or None, errno=error.errno) from None
 
     def _fit(self) -> Run:
         self.folder.write_config(self.resolved)
