@@ -41,6 +41,7 @@ METRIC_COLUMNS = [
     "val_loss", "val_acc", "test_loss", "test_acc",
 ]  # fmt: skip
 TIMING_COLUMNS = ["epoch", "step", "seconds", "samples_per_sec"]
+FINISHED = ("completed", "early_stopped")  # a run's statuses that mean it ran to its end
 SPLIT_METRICS = ["test_acc", "test_loss", "val_acc", "val_loss", "train_acc", "train_loss"]
 # trials.csv: these, with the sweep's parameter paths after `seed`
 TRIAL_COLUMNS = [
@@ -73,6 +74,19 @@ class Run:
         from nnrun.model import load_model  # imported here: reading a folder should not load the numba kernels
 
         return load_model(self.path / "model.npz")
+
+
+def folder_kind(path: str | Path) -> str:
+    """ "sweep" or "run" by the file that makes a folder one; a RunError for a folder that is neither."""
+    path = Path(path)
+    if (path / "sweep.yaml").is_file():
+        return "sweep"
+    if (path / "config.yaml").is_file():
+        return "run"
+    raise RunError(
+        f"{path} is neither a run folder (config.yaml) nor a sweep folder (sweep.yaml)",
+        hint="pass a folder under results/<name>/",
+    )
 
 
 def load_run(path: str | Path) -> Run:

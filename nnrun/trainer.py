@@ -26,7 +26,7 @@ from nnrun.optimizers import clip_grad_norm
 from nnrun.probe import Probe
 from nnrun.registry import LOSSES, OPTIMIZERS, SCHEDULES
 from nnrun.reporter import Reporter, RunStart, Silent
-from nnrun.results import Run, load_run
+from nnrun.results import FINISHED, Run, load_run
 from nnrun.run_folder import RESULTS_ROOT, RunFolder
 from nnrun.runtime import configure_threads, git_commit, machine, versions
 
@@ -82,7 +82,7 @@ def train(
 def resume(run_dir: str | Path, *, reporter: Reporter | None = None, plot: bool = True) -> Run:
     """Continue a run from its last checkpoint to the same result an uninterrupted run gives."""
     run = load_run(run_dir)
-    if run.status in ("completed", "early_stopped"):
+    if run.status in FINISHED:
         raise RunError(f"run {run.path} has already finished ({run.status})", hint="start a new run instead")
     folder = RunFolder(run.path)
     if not folder.checkpoint_path.is_file():
@@ -425,7 +425,7 @@ class Trainer:
             "best_epoch": best["epoch"] if best else None,
             "best": best,
             "last": history[-1] if history else None,
-            "restored_best": bool(self.best_arrays is not None and self.status in ("completed", "early_stopped")),
+            "restored_best": bool(self.best_arrays is not None and self.status in FINISHED),
             "timings": {
                 "jit_compile_seconds": round(self.jit_seconds, 3),
                 "train_seconds": round(p.train_seconds, 3),

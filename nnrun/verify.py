@@ -20,11 +20,11 @@ from nnrun.config import config_from_dict
 from nnrun.errors import RunError, TrainingDiverged
 from nnrun.io import read_csv, read_npz
 from nnrun.reporter import Reporter
-from nnrun.results import METRIC_COLUMNS, load_run
+from nnrun.results import FINISHED, METRIC_COLUMNS, load_run
 from nnrun.runtime import machine
 from nnrun.trainer import train
 
-FINISHED = ("completed", "early_stopped", "failed")
+ENDED = (*FINISHED, "failed")  # a failed run has a final result too: where it diverged
 
 
 @dataclass
@@ -48,7 +48,7 @@ class Verdict:
 def verify(run_dir: str | Path, reporter: Reporter | None = None) -> Verdict:
     """Repeat the run at `run_dir` and compare; raises RunError for a run that has not finished."""
     run = load_run(run_dir)
-    if run.status not in FINISHED:
+    if run.status not in ENDED:
         raise RunError(
             f"{run.path} has not finished (status {run.status}): there is no final result to compare",
             hint=f"finish it first: nnrun train --resume {run.path}",

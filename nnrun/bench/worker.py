@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -214,14 +215,10 @@ def step_key(step: int) -> np.ndarray:
 
 def thread_names() -> dict[str, int]:
     """How many of this process's threads bear each name (Linux; empty elsewhere)."""
-    names: dict[str, int] = {}
     try:
-        for task in Path("/proc/self/task").iterdir():
-            name = (task / "comm").read_text().strip()
-            names[name] = names.get(name, 0) + 1
+        return dict(Counter((task / "comm").read_text().strip() for task in Path("/proc/self/task").iterdir()))
     except OSError:
-        pass
-    return names
+        return {}
 
 
 def torch_config() -> str:

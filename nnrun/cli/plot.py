@@ -66,7 +66,7 @@ def plot(
     from nnrun.report.layers import plot_layers
     from nnrun.report.style import FORMATS
     from nnrun.report.sweep import left_out, plot_sweep
-    from nnrun.results import load_run
+    from nnrun.results import folder_kind, load_run, load_sweep
 
     console = Console()
     if fmt not in FORMATS:
@@ -77,12 +77,7 @@ def plot(
         return
     if overrides:
         raise RunError("--set changes a config, so it goes with --graph only", hint="a run folder's config is fixed")
-    for path in paths:
-        if not (path / "sweep.yaml").is_file() and not (path / "config.yaml").is_file():
-            raise RunError(
-                f"{path} is neither a run folder (config.yaml) nor a sweep folder (sweep.yaml)",
-                hint="pass a folder under results/<name>/",
-            )
+    kinds = {path: folder_kind(path) for path in paths}  # every folder checked before any is drawn
     drawn = 0
     for path in paths:
         # several folders into one --out: a sub-folder each, so their figures do not overwrite each other
@@ -90,9 +85,9 @@ def plot(
         if target is not None:
             target.mkdir(parents=True, exist_ok=True)
         try:
-            if (path / "sweep.yaml").is_file():
+            if kinds[path] == "sweep":
                 written = plot_sweep(path, metric, target, fmt)
-                for reason in left_out(path):
+                for reason in left_out(load_sweep(path)):
                     console.print(f"[yellow]left out {reason}[/]", highlight=False)
             else:
                 written = [plot_run(path, target, fmt)]
@@ -103,7 +98,7 @@ def plot(
         except RunError as error:  # a run with nothing to draw yet: say so, and draw the others
             console.print(f"[yellow]skipped {error.message()}[/]", highlight=False)
             continue
-        if (diagnostics or kind) and not (path / "sweep.yaml").is_file():
+        if (diagnostics or kind) and kinds[path] == "run":
             try:
                 figures, skipped = plot_diagnostics(path, target, fmt, split, kind, embedding, layer)
                 written += figures
@@ -116,7 +111,7 @@ def plot(
         drawn += len(written)
         for figure in written:
             console.print(f"wrote {figure}", highlight=False)
-    runs = [path for path in paths if not (path / "sweep.yaml").is_file()]
+    runs = [path for path in paths if kinds[path] == "run"]
     if len(runs) > 1:
         try:
             figure = plot_comparison(runs, out, fmt)

@@ -18,6 +18,7 @@ from nnrun.errors import RunError
 from nnrun.io import atomic_write_text
 from nnrun.report import sections
 from nnrun.report.sections import Block
+from nnrun.results import folder_kind
 
 FORMATS = ("html", "md")
 
@@ -34,15 +35,10 @@ def write_report(path: str | Path, fmt: str = "html", out: str | Path | None = N
     if fmt not in FORMATS:
         raise RunError(f"no report format {fmt!r}", hint=f"formats: {', '.join(FORMATS)}")
     path = Path(path)
-    if (path / "sweep.yaml").is_file():
+    if folder_kind(path) == "sweep":
         title, blocks, skipped = sections.sweep_page(path)
-    elif (path / "config.yaml").is_file():
-        title, blocks, skipped = sections.run_page(path, diagnostics)
     else:
-        raise RunError(
-            f"{path} is neither a run folder (config.yaml) nor a sweep folder (sweep.yaml)",
-            hint="pass a folder under results/<name>/",
-        )
+        title, blocks, skipped = sections.run_page(path, diagnostics)
     out = Path(out) if out is not None else path / f"report.{fmt}"
     out.parent.mkdir(parents=True, exist_ok=True)
     figures = [block.path for block in blocks if block.kind == "image"]

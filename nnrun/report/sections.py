@@ -100,7 +100,7 @@ def sweep_page(path: Path) -> tuple[str, list[Block], list[str]]:
         figures = plot_sweep(path)
     except RunError as error:
         skipped.append(f"figures: {error.what}")
-    skipped += left_out(path)
+    skipped += left_out(sweep)
     statuses = Counter(row["status"] for row in sweep.trials)
     states = ", ".join(f"{n} {status}" for status, n in statuses.items()) or "no trials yet"
     blocks = [meta(f"sweep folder `{path}` · {sweep.spec['method']} over {', '.join(sweep.parameters)} · {states}")]

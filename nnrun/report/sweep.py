@@ -21,9 +21,8 @@ from nnrun.errors import RunError
 from nnrun.io import inline
 from nnrun.report.boundary import boundaries_figure, is_planar
 from nnrun.report.style import pyplot, save
-from nnrun.results import Sweep, load_run, load_sweep
+from nnrun.results import FINISHED, Sweep, load_run, load_sweep
 
-FINISHED = ("completed", "early_stopped")
 LOG_SPAN = 100  # positive numbers spanning this factor or more get a log axis
 
 
@@ -49,10 +48,10 @@ def plot_sweep(sweep_dir: str | Path, metric: str | None = None, out: str | Path
     return written
 
 
-def left_out(sweep_dir: str | Path) -> list[str]:
+def left_out(sweep: Sweep) -> list[str]:
     """Why each trial of the study that did not finish is missing from its figures."""
     reasons = []
-    for trial in load_sweep(sweep_dir).trials:
+    for trial in sweep.trials:
         if trial.get("status") not in (*FINISHED, "stale"):  # stale: not part of the study any more
             error = str(trial.get("error") or "").splitlines()
             why = f": {error[0]}" if error else ""

@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from nnrun.results import FINISHED
 from nnrun.sweeps.summary import cell, shown_columns
 
 
@@ -107,7 +108,7 @@ class RichSweepView(SilentSweep):
 
     def trial_done(self, row: dict[str, Any], best: dict[str, Any] | None, metric: str) -> None:
         label = escape(self.sweep.labels.get(row["trial"], row["trial"]))
-        if row["status"] in ("completed", "early_stopped"):
+        if row["status"] in FINISHED:
             at = self.sweep.at
             shown = ", ".join(
                 f"{key} {row[f'{at}_{key}']:.4f}" for key in (metric, "test_acc") if row.get(f"{at}_{key}") is not None

@@ -12,10 +12,8 @@ from collections import defaultdict
 from typing import Any
 
 from nnrun.config import SweepMetric, metric_direction
-from nnrun.results import SPLIT_METRICS, Run
+from nnrun.results import FINISHED, SPLIT_METRICS, Run
 from nnrun.sweeps.plan import Plan, Trial, inline_value
-
-DONE = ("completed", "early_stopped")
 
 
 def trial_row(trial: Trial, run: Run | None, status: str, **extra: Any) -> dict[str, Any]:
@@ -42,7 +40,7 @@ def summarize(plan: Plan, rows: list[dict[str, Any]]) -> tuple[list[dict[str, An
     out = []
     for number, point in enumerate(plan.points, start=1):
         mine = by_point[number]
-        done = [row for row in mine if row["status"] in DONE]
+        done = [row for row in mine if row["status"] in FINISHED]
         summary: dict[str, Any] = {"point": number, **{p: inline_value(v) for p, v in point.items()}}
         summary["seeds"] = len(done)
         summary["failed"] = sum(row["status"] == "failed" for row in mine)

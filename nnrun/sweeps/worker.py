@@ -21,9 +21,8 @@ from threadpoolctl import threadpool_info
 from nnrun.config import config_from_dict
 from nnrun.errors import NnrunError
 from nnrun.reporter import RunStart, Silent
+from nnrun.results import FINISHED
 from nnrun.trainer import resume, train
-
-FINISHED = ("completed", "early_stopped")
 
 
 @dataclass(frozen=True)
