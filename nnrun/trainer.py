@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from nnrun import kernels
 from nnrun.config import Config, config_from_dict, load_config, metric_direction
 from nnrun.data import batches, load_dataset
 from nnrun.errors import ConfigError, DataError, RunError, TrainingDiverged, WriteError
@@ -241,7 +242,13 @@ class Trainer:
             ignored = "the config's sweep: section is ignored by a single run; `nnrun sweep CONFIG` runs the study"
             self.folder.log(ignored)
             self.reporter.message(ignored)
+        compiled = kernels.compiles()
         self.jit_seconds = self.warm_up()
+        if kernels.compiles() > compiled:
+            self.reporter.message(
+                f"compiled the model's kernels for this CPU in {self.jit_seconds:.1f} s, once: numba caches them "
+                "(`nnrun compile` compiles every kernel ahead)"
+            )
         self.reporter.compiled(self.jit_seconds)
 
         p = self.progress
@@ -467,6 +474,9 @@ def run_kernels_once(model: Sequential, loss, config: Config, xb: np.ndarray, yb
     model.backward(dlogits, input_grad=False)
     opt = config.optimizer
     optimizer = OPTIMIZERS.build(opt.spec())
-    optimizer.setup(model.params(opt.weight_decay, opt.decay_bias))
+    params = model.params(opt.weight_decay, opt.decay_bias)
+    if opt.clip_norm:
+        clip_grad_norm(params, opt.clip_norm)
+    optimizer.setup(params)
     optimizer.step(float(opt.lr))
     model.forward(xb, train=False)

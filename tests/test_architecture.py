@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("model", ("nnrun.model", "nnrun.gradcheck", "nnrun.sanity")),
     ("run folders, read", ("nnrun.results", "nnrun.report")),
     ("evaluation and the run's writer", ("nnrun.evaluate", "nnrun.run_folder", "nnrun.reporter", "nnrun.probe")),
-    ("trainer", ("nnrun.trainer", "nnrun.verify")),
+    ("trainer", ("nnrun.trainer", "nnrun.verify", "nnrun.precompile")),
     ("sweep", ("nnrun.sweeps",)),
     ("bench", ("nnrun.bench",)),
     ("cli", ("nnrun.cli", "nnrun.__main__")),

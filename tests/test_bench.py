@@ -160,7 +160,9 @@ def test_cli_rejects_an_unknown_framework_and_one_without_nnrun(cli):
 
 
 @pytest.mark.slow
-def test_first_batch_cold_and_warm():
+def test_first_batch_cold_warm_and_primed():
     timing = first_batch("mlp", threads=1, synthetic=True, warm_repeats=1)
     assert timing["cold_seconds"] > timing["cold_jit_seconds"] > 0
     assert 0 < timing["warm_seconds"] < timing["cold_seconds"]
+    assert timing["compile_seconds"] > 0
+    assert 0 < timing["primed_jit_seconds"] < timing["cold_jit_seconds"]  # nnrun compile left nothing to compile

@@ -122,6 +122,8 @@ def test_layers_lists_every_registry(cli):
     for name in ("conv2d", "batchnorm", "softmax_cross_entropy", "hinge", "adam", "adadelta", "cosine",
                  "truncated_normal", "digits", "moons"):  # fmt: skip
         assert name in result.stdout
+    titles = [line.strip() for line in result.stdout.splitlines() if line.strip().isalpha()]
+    assert titles == ["layers", "losses", "optimizers", "schedules", "initializers", "datasets"]
 
 
 def test_missing_dataset_offline_lists_every_place_and_writes_nothing(cli, tmp_path, monkeypatch):

@@ -64,6 +64,11 @@ def footnotes(results: dict[str, Any]) -> list[str]:
             f"warm {fb['warm_seconds']:.2f} s (JIT warm-up {fb['warm_jit_seconds']:.2f} s); "
             "`nnrun train` adds the CLI's own start-up: about the `nnrun --help` figure."
         )
+        if "primed_seconds" in fb:
+            lines.append(
+                f"`nnrun compile` (every kernel, into an empty cache): {fb['compile_seconds']:.1f} s; then the first "
+                f"batch: {fb['primed_seconds']:.2f} s (JIT warm-up {fb['primed_jit_seconds']:.2f} s)."
+            )
     busy = [row["model"] for row in results["models"] if max(row.get("load_average", [0])) > results["threads"] + 1]
     if busy:
         lines.append(f"other work was running during {', '.join(busy)} (load average above {results['threads'] + 1}).")

@@ -261,26 +261,29 @@ def help_seconds(repeats: int = 5) -> float:
     return statistics.median(times)
 
 
-def first_batch(model: str, threads: int, synthetic: bool, warm_repeats: int = 3) -> dict[str, Any]:
+def first_batch(
+    model: str, threads: int, synthetic: bool, warm_repeats: int = 3, primed: bool = True
+) -> dict[str, Any]:
     """Seconds from starting a Python process to the end of the first batch of `nnrun.train`, cold and warm.
 
     The child (nnrun.bench.probe) runs `nnrun.train(config, out=..., reporter=...)`, what `nnrun train
     CONFIG --quiet` runs without the CLI's start-up, with a reporter that prints the time when the first
     batch ends and exits. The clock is CLOCK_MONOTONIC, shared by parent and child. Cold: NUMBA_CACHE_DIR
     is a new empty folder, so every kernel compiles; warm: the same folder again, now filled. Python's own
-    bytecode cache stays warm.
+    bytecode cache stays warm. primed: also time `nnrun compile` into another new folder, then a first
+    batch with that one, as after a fresh install and `nnrun compile`.
     """
     with tempfile.TemporaryDirectory(prefix="nnrun-bench-") as tmp:
         tmp = Path(tmp)
         data = {"dataset": SYNTHETIC} if synthetic else FASHION
         config = tmp / "first_batch.yaml"
         config.write_text(yaml.safe_dump(run_config(model, data, threads, name="first_batch"), sort_keys=False))
-        env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp / "numba_cache")}
 
-        def once(index: int) -> dict[str, float]:
+        def once(index: int, cache: str = "numba_cache") -> dict[str, float]:
             command = [sys.executable, "-m", "nnrun.bench.probe", str(config), str(tmp / f"run{index}")]
             if synthetic:
                 command.append("synthetic")
+            env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp / cache)}
             tick = time.perf_counter()
             done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp)
             lines = done.stdout.strip().splitlines()
@@ -291,11 +294,23 @@ def first_batch(model: str, threads: int, synthetic: bool, warm_repeats: int = 3
 
         cold = once(0)
         warm = [once(i + 1) for i in range(warm_repeats)]
-    middle = sorted(warm, key=lambda r: r["seconds"])[len(warm) // 2]
-    return {
-        "model": model,
-        "cold_seconds": cold["seconds"],
-        "cold_jit_seconds": cold["jit_seconds"],
-        "warm_seconds": middle["seconds"],
-        "warm_jit_seconds": middle["jit_seconds"],
-    }
+        middle = sorted(warm, key=lambda r: r["seconds"])[len(warm) // 2]
+        timing = {
+            "model": model,
+            "cold_seconds": cold["seconds"],
+            "cold_jit_seconds": cold["jit_seconds"],
+            "warm_seconds": middle["seconds"],
+            "warm_jit_seconds": middle["jit_seconds"],
+        }
+        if primed:
+            env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp / "primed_cache")}
+            tick = time.perf_counter()
+            done = subprocess.run(
+                [sys.executable, "-m", "nnrun", "compile", "--quiet"], capture_output=True, text=True, env=env
+            )
+            if done.returncode != 0:
+                raise BenchError(f"nnrun compile failed ({done.returncode}):\n{done.stderr[-3000:]}")
+            timing["compile_seconds"] = time.perf_counter() - tick
+            after = once(warm_repeats + 1, "primed_cache")
+            timing["primed_seconds"], timing["primed_jit_seconds"] = after["seconds"], after["jit_seconds"]
+    return timing

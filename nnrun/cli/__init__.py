@@ -9,7 +9,7 @@ import warnings
 
 import typer
 
-from nnrun.cli import bench, check, data, gradcheck, layers, plot, report, sweep, train, verify
+from nnrun.cli import bench, check, data, gradcheck, layers, plot, precompile, report, sweep, train, verify
 from nnrun.cli import eval as eval_
 
 app = typer.Typer(
@@ -31,6 +31,7 @@ app.command("verify")(verify.verify)
 app.command("layers")(layers.layers)
 app.add_typer(data.app, name="data")
 app.command("bench")(bench.bench)
+app.command("compile")(precompile.precompile)
 
 
 def main() -> None:

@@ -20,7 +20,8 @@ def layers(debug: Debug = False) -> None:
 
     console = Console()
     for registry in (LAYERS, LOSSES, OPTIMIZERS, SCHEDULES, INITIALIZERS, DATASETS):
-        table = Table(title=f"{registry.kind}s", title_justify="left")
+        plural = registry.kind + ("es" if registry.kind.endswith("s") else "s")  # loss: losses
+        table = Table(title=plural, title_justify="left")
         table.add_column("type")
         table.add_column("parameters")
         table.add_column("description")

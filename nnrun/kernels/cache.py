@@ -3,19 +3,32 @@
 numba skips a NUMBA_CACHE_DIR it cannot write to without a word, and ends the run with a traceback on a
 cache file it cannot unpickle (numba issue #10434, open in 0.68). Here the first is reported in one line and
 the second is a cache miss: the kernel is compiled again and its file rewritten, with one line saying so.
+
+Processes that need one kernel at once (a sweep's workers, `nnrun compile`'s, two runs started together)
+would each compile it, seconds of work apiece. A lock file beside the kernel's cache index lets one
+compile while the others wait, then load what it saved.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterable
 from types import ModuleType
 
 import numba
 from numba.core.caching import FunctionCache, IndexDataCacheFile
+from numba.core.compiler_lock import global_compiler_lock
 from numba.core.dispatcher import Dispatcher
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: processes may compile a kernel twice, which costs time and nothing else
+    fcntl = None
 
 
 class RepairingCacheFile(IndexDataCacheFile):
@@ -57,6 +70,74 @@ def repair_unreadable_files(modules: Iterable[ModuleType]) -> None:
             if isinstance(kernel, Dispatcher) and isinstance(kernel._cache, FunctionCache):
                 # its class only, not a new object: the file keeps the paths and source stamp numba worked out
                 kernel._cache._cache_file.__class__ = RepairingCacheFile
+
+
+def compile_one_at_a_time(modules: Iterable[ModuleType]) -> None:
+    """Make a process that compiles or loads a kernel of `modules` wait while another process compiles it.
+
+    numba calls a dispatcher's `compile` once per new signature, before looking in its cache; the wrapper
+    holds the kernel's lock file around that call. numba's own compiler lock is taken first: a thread of
+    this process could otherwise hold one lock and wait for the other.
+    """
+    for module in modules:
+        for kernel in vars(module).values():
+            if isinstance(kernel, Dispatcher) and isinstance(kernel._cache, FunctionCache):
+                kernel.compile = _locked(kernel.compile, kernel._cache._cache_file._index_path + ".lock")
+
+
+class KernelBusy(Exception):
+    """Another process is compiling the kernel called, and the caller asked not to wait (`skip_busy`)."""
+
+
+_state = threading.local()  # per thread: skip (raise KernelBusy rather than wait), depth (compiles under way)
+
+
+@contextlib.contextmanager
+def skip_busy(enabled: bool = True):
+    """Inside, calling a kernel that another process is compiling raises KernelBusy instead of waiting.
+
+    Only for a call from Python: a kernel called by one being compiled is waited for (the caller's compile
+    cannot be left halfway).
+    """
+    before = getattr(_state, "skip", False)
+    _state.skip = enabled
+    try:
+        yield
+    finally:
+        _state.skip = before
+
+
+def _locked(compile_, path: str):
+    @functools.wraps(compile_)
+    def compile_locked(sig):
+        with global_compiler_lock:
+            depth = getattr(_state, "depth", 0)
+            with _file_lock(path, wait=depth > 0 or not getattr(_state, "skip", False)):
+                _state.depth = depth + 1
+                try:
+                    return compile_(sig)
+                finally:
+                    _state.depth = depth
+
+    return compile_locked
+
+
+@contextlib.contextmanager
+def _file_lock(path: str, wait: bool):
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:  # an unwritable cache folder: numba compiles without caching, and so without a lock
+        yield
+        return
+    try:
+        if fcntl is not None:
+            try:  # released by the close, or by the kernel when the process dies
+                fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise KernelBusy(path) from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def check_cache_folder(kernel: Dispatcher) -> None:

@@ -6,10 +6,12 @@ the metrics.csv of a run on a fresh cache, byte for byte.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,3 +131,35 @@ def test_truncated_cache_files_are_compiled_again(reference, tmp_path, pattern, 
     assert metrics == reference.metrics
     assert stderr == ""
     assert "data loaded from" in log and "data saved to" not in log, log
+
+
+COMPILE_AND_COUNT = """
+import json, os, sys, time
+from nnrun import kernels
+from nnrun.config.validate import load_config
+from nnrun.trainer import compile_kernels
+from numba.core.dispatcher import Dispatcher
+while not os.path.exists(sys.argv[2]):  # both processes start compiling at the same moment
+    time.sleep(0.001)
+compile_kernels(load_config(sys.argv[1]))
+compiled = sorted(
+    f"{module.__name__}.{name}"
+    for module in kernels.MODULES
+    for name, kernel in vars(module).items()
+    if isinstance(kernel, Dispatcher) and sum(kernel.stats.cache_misses.values())
+)
+print(json.dumps(compiled))
+"""
+
+
+def test_processes_that_need_a_kernel_at_once_compile_it_once(reference, tmp_path):
+    go = tmp_path / "go"
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    command = [sys.executable, "-c", COMPILE_AND_COUNT, str(reference.config), str(go)]
+    processes = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    time.sleep(1.0)  # past both processes' imports
+    go.touch()
+    compiled = [json.loads(process.communicate(timeout=600)[0]) for process in processes]
+    assert all(process.returncode == 0 for process in processes)
+    assert compiled[0] or compiled[1], "neither process compiled anything: the cache was not fresh"
+    assert not set(compiled[0]) & set(compiled[1]), f"compiled by both: {set(compiled[0]) & set(compiled[1])}"
