@@ -1,7 +1,7 @@
 """`nnrun compile`: numba's cache primed with nnrun's kernels, so that later runs load them instead.
 
-A first run on a machine compiles the kernels its model calls, seconds apiece: 10-13 s before a CNN's
-first batch on 2 cores (benchmarks/README.md). numba caches them per CPU, next to the package or in
+A first run on a machine compiles the kernels its model calls, seconds apiece: 10-17 s before a CNN's
+first batch on 2 cores (benchmarks/README.md, fifth round). numba caches them per CPU, next to the package or in
 NUMBA_CACHE_DIR. Priming compiles the kernels of a catalog of small models that between them call every
 kernel of the layers, the softmax loss and the optimizers (or the kernels of the configs given), in
 `jobs` processes at once. Each process goes through the whole list, starting at a different place, and
@@ -16,13 +16,15 @@ import multiprocessing
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from nnrun.config import Config
 from nnrun.config.validate import config_from_dict
+from nnrun.errors import NnrunError
+from nnrun.model import Sequential
 
 DTYPES = ("float32", "float64")
 
@@ -134,32 +136,29 @@ class Primed:
     cache: str
 
 
-def prime(
-    configs: Sequence[tuple[str, dict[str, Any] | Config]],
-    jobs: int | None = None,
-    progress: Callable[[str], None] | None = None,
-) -> Primed:
+def prime(configs: Sequence[tuple[str, dict[str, Any] | Config]], jobs: int | None = None) -> Primed:
     """Compile (or find in numba's cache) the kernels each config's training step and evaluation call.
 
     configs: (label, Config or raw config dict). jobs: processes at once (None: the machine's cores, at
-    most one per config). progress: told the label of each config a process has finished.
+    most one per config). A config that does not validate, or whose model does not build, raises its
+    ConfigError or ShapeError, naming its label, before any process starts.
     """
     raw = [(label, config.resolved() if isinstance(config, Config) else config) for label, config in configs]
-    for label, config in raw:  # a bad config fails here, before any process starts
-        config_from_dict(config, source=label)
+    for label, config in raw:
+        checked = config_from_dict(config, source=label)
+        try:
+            Sequential.from_config(checked.resolved()["model"], dtype=checked.dtype, seed=checked.seed)
+        except NnrunError as error:
+            error.where = f"{label}: {error.where}" if error.where else label
+            raise
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(raw)))
     tick = time.perf_counter()
-    compiled = 0
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: a forked one would share numba's state
     with ProcessPoolExecutor(jobs, mp_context=context) as pool:
         # each process starts `len / jobs` further along the list, so that they compile different kernels first
-        futures = [pool.submit(_compile_all, _rotated(raw, k * len(raw) // jobs)) for k in range(jobs)]
-        for future in as_completed(futures):
-            misses, cache = future.result()
-            compiled += misses
-            if progress:
-                progress(f"a process went through all {len(raw)} models")
-    return Primed(compiled, len(raw), jobs, time.perf_counter() - tick, cache)
+        results = list(pool.map(_compile_all, [_rotated(raw, k * len(raw) // jobs) for k in range(jobs)]))
+    compiled = sum(misses for misses, _ in results)
+    return Primed(compiled, len(raw), jobs, time.perf_counter() - tick, results[0][1])
 
 
 def _rotated(items: list, start: int) -> list:

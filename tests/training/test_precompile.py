@@ -110,3 +110,19 @@ def test_bad_arguments_say_what_is_wrong(tmp_path, args, message):
     assert done.returncode != 0
     assert message in done.stderr, done.stderr
     assert not list((tmp_path / "cache").rglob("*.nbi"))  # nothing compiled
+
+
+def test_a_model_that_does_not_build_is_named_before_any_process_starts(tmp_path):
+    config = tmp_path / "too-small.yaml"
+    config.write_text(
+        "data: {dataset: digits}\n"
+        "model: {input_shape: [1, 8, 8], layers: [{type: conv2d, filters: 4, kernel: 9}, flatten, {type: dense, units: 10}]}\n"
+    )
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run(
+        [sys.executable, "-m", "nnrun", "compile", str(config)], env=env, capture_output=True, text=True
+    )
+    assert done.returncode != 0
+    assert done.stderr.startswith(f"error: {config}"), done.stderr
+    assert "kernel" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert not list((tmp_path / "cache").rglob("*.nbi"))
