@@ -36,7 +36,7 @@ def precompile(
     debug: Debug = False,
 ) -> None:
     """Compile the numba kernels every layer, loss and optimizer uses (or those of CONFIGs) into numba's
-    cache, for this CPU, in parallel processes. A first run would compile the ones its model calls (10-15 s
+    cache, for this CPU, in parallel processes. A first run would compile the ones its model calls (10-17 s
     for a CNN on 2 cores); after this, every run loads them in under a second. Run it once after installing
     or upgrading nnrun; running it again compiles only what is missing.
 
@@ -53,6 +53,8 @@ def precompile(
 
     if configs and dtype:
         raise ConfigError("--dtype goes with the built-in models only", hint="a config's dtype key sets its kernels'")
+    if overrides and not configs:
+        raise ConfigError("--set changes a config, and none was given", hint="nnrun compile CONFIG --set KEY=VALUE")
     if configs:
         work = []
         for path in configs:

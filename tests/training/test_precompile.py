@@ -100,6 +100,7 @@ def test_the_catalog_is_valid_configs_in_each_dtype():
         (["--dtype", "float16"], "--dtype float16: not a float dtype"),
         (["configs/cnn.yaml", "--dtype", "float64"], "--dtype goes with the built-in models only"),
         (["no-such.yaml"], "config file not found"),
+        (["--set", "seed=1"], "--set changes a config, and none was given"),
     ],
 )
 def test_bad_arguments_say_what_is_wrong(tmp_path, args, message):
