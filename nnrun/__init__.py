@@ -24,9 +24,25 @@ __version__ = "0.1.0"
 # threads, which slows every training step. Shorter waits, set here before either library loads (OpenBLAS
 # reads its variable when numpy is imported, OpenMP when numba first runs a parallel loop); values already
 # in the environment are kept, and NNRUN_THREAD_DEFAULTS=0 sets none (the benchmark's torch worker).
-# OpenMP spins 1000 times rather than 10000, which sped up the MLP on an AMD EPYC and left the CNNs as they
-# were. Figures in benchmarks/README.md (second and third rounds).
-THREAD_DEFAULTS = {"OPENBLAS_THREAD_TIMEOUT": "18", "GOMP_SPINCOUNT": "1000"}
+# OpenMP's spin suits the CPU: 10000 on AVX-512 CPUs, where it beat 1000 on both the Xeon and a Zen 4, and
+# 1000 elsewhere (faster on a Zen 2's MLP, the same on a Zen 3). Figures in benchmarks/README.md.
+
+
+def _cpu_flags() -> str:
+    """The CPU's feature flags from /proc/cpuinfo (Linux); empty where there is none."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            return next((line for line in cpuinfo if line.startswith("flags")), "")
+    except OSError:
+        return ""
+
+
+def spin_count(flags: str) -> str:
+    """GOMP_SPINCOUNT for a CPU with these feature flags."""
+    return "10000" if "avx512f" in flags.split() else "1000"
+
+
+THREAD_DEFAULTS = {"OPENBLAS_THREAD_TIMEOUT": "18", "GOMP_SPINCOUNT": spin_count(_cpu_flags())}
 
 
 def _set_thread_defaults() -> list[str]:

@@ -9,9 +9,11 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+import nnrun
 from nnrun import bench
 
 PROBE = """
@@ -40,9 +42,16 @@ def probe(first: str = "", **env: str) -> dict:
 
 def test_nnrun_first_sets_both_waits_and_numba_gets_the_threads():
     result = probe()
-    assert result["env"] == {"OPENBLAS_THREAD_TIMEOUT": "18", "GOMP_SPINCOUNT": "1000"}
+    spin = nnrun.spin_count(Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else "")
+    assert result["env"] == {"OPENBLAS_THREAD_TIMEOUT": "18", "GOMP_SPINCOUNT": spin}
     assert result["set"] == ["OPENBLAS_THREAD_TIMEOUT", "GOMP_SPINCOUNT"]
     assert result["numba"] == 2
+
+
+def test_openmp_spins_longer_on_avx512_cpus():
+    assert nnrun.spin_count("flags\t: fpu sse2 avx2 fma avx512f avx512bw") == "10000"
+    assert nnrun.spin_count("flags\t: fpu sse2 avx2 fma avx512_bf16") == "1000"  # no avx512f
+    assert nnrun.spin_count("") == "1000"
 
 
 def test_numpy_first_leaves_openblas_alone_and_numba_kernels_serial():
