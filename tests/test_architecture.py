@@ -29,6 +29,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("evaluation and the run's writer", ("nnrun.evaluate", "nnrun.run_folder", "nnrun.reporter", "nnrun.probe")),
     ("trainer", ("nnrun.trainer", "nnrun.verify", "nnrun.precompile")),
     ("sweep", ("nnrun.sweeps",)),
+    ("the reports' experiments", ("nnrun.reproduce",)),
     ("bench", ("nnrun.bench",)),
     ("cli", ("nnrun.cli", "nnrun.__main__")),
 ]

@@ -36,5 +36,5 @@ def test_every_shipped_config_is_listed():
     for path in sorted((ROOT / "configs").rglob("*.yaml")):
         name = path.relative_to(ROOT).as_posix()
         assert name in readme, name
-    for verb in ("train", "sweep", "plot", "check", "gradcheck", "eval", "layers"):
+    for verb in ("train", "sweep", "plot", "check", "gradcheck", "eval", "layers", "reproduce"):
         assert re.search(rf"`nnrun {verb}\b", readme), verb

@@ -9,7 +9,20 @@ import warnings
 
 import typer
 
-from nnrun.cli import bench, check, data, gradcheck, layers, plot, precompile, report, sweep, train, verify
+from nnrun.cli import (
+    bench,
+    check,
+    data,
+    gradcheck,
+    layers,
+    plot,
+    precompile,
+    report,
+    reproduce,
+    sweep,
+    train,
+    verify,
+)
 from nnrun.cli import eval as eval_
 
 app = typer.Typer(
@@ -32,6 +45,7 @@ app.command("layers")(layers.layers)
 app.add_typer(data.app, name="data")
 app.command("bench")(bench.bench)
 app.command("compile")(precompile.precompile)
+app.command("reproduce")(reproduce.reproduce)
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ from nnrun import kernels
 from nnrun.config.validate import config_from_dict, load_config
 from nnrun.sweeps.plan import plan_sweep
 from nnrun.trainer import compile_kernels
-for path in sorted(Path(sys.argv[1]).rglob("*.yaml")):
+for path in sorted(p for p in Path(sys.argv[1]).rglob("*.yaml") if p.name != "reports.yaml"):  # the manifest
     config = load_config(path)
     if config.sweep is None:
         compile_kernels(config)
