@@ -167,7 +167,7 @@ def inline(value: Any) -> str:
     if isinstance(value, str):
         return repr(value)
     try:
-        text = yaml.dump(plain(value), Dumper=_Dumper, default_flow_style=True, width=10_000).strip()
+        text = yaml.safe_dump(plain(value), default_flow_style=True, sort_keys=False, width=10_000).strip()
     except yaml.YAMLError:
         return repr(value)
     return text.removesuffix("...").strip()

@@ -66,7 +66,7 @@ def point_runs(sweep: Sweep) -> list[tuple[str, Any]]:
     chosen: dict[int, tuple[str, Any]] = {}
     for trial in sweep.trials:
         if trial.get("status") in FINISHED and trial["point"] not in chosen:
-            label = ", ".join(f"{p.split('.')[-1]}={show(key(trial[p]))}" for p in sweep.parameters)
+            label = ", ".join(f"{short(p)}={show(key(trial[p]))}" for p in sweep.parameters)
             chosen[trial["point"]] = (label, load_run(sweep.path / "trials" / trial["trial"]))
     return [chosen[point] for point in sorted(chosen)]
 
@@ -145,7 +145,7 @@ def curves_figure(sweep: Sweep, metric: str) -> Any:
             spread = statistics.stdev(values) if len(values) > 1 else 0.0
             means.append(mean), lows.append(mean - spread), highs.append(mean + spread)
         color = palette(index if len(by_point) <= 10 else index / max(len(by_point) - 1, 1))
-        label = ", ".join(f"{p}={show(key(trials[0][p]))}" for p in sweep.parameters) or f"point {point}"
+        label = ", ".join(f"{short(p)}={show(key(trials[0][p]))}" for p in sweep.parameters) or f"point {point}"
         ax.plot(steps, means, color=color, label=label)
         ax.fill_between(steps, lows, highs, color=color, alpha=0.2, linewidth=0)
     ax.set(
@@ -176,6 +176,11 @@ def metric_label(metric: str) -> str:
 def key(value: Any) -> Any:
     """A hashable form of a parameter value (lists become tuples)."""
     return tuple(key(v) for v in value) if isinstance(value, list) else value
+
+
+def short(parameter: str) -> str:
+    """A parameter's last path component; each one's, for linked parameters ("units, activation")."""
+    return ", ".join(name.strip().split(".")[-1] for name in parameter.split(","))
 
 
 def show(value: Any) -> str:

@@ -13,7 +13,7 @@ from nnrun.errors import RunError
 from nnrun.report.boundary import plot_boundary
 from nnrun.report.compare import differences, labels
 from nnrun.report.curves import plot_run
-from nnrun.report.sweep import plot_sweep
+from nnrun.report.sweep import key, plot_sweep, short, show
 from tests.helpers import small_config
 
 
@@ -104,6 +104,12 @@ def test_a_sweep_draws_its_figures_at_the_end_and_no_plot_skips_them(sweep_dir, 
     assert not list(bare.path.rglob("*.png"))
     run = nnrun.train(small_config(train={"epochs": 1, "batch_size": 64}), out=tmp_path / "run", plot=False)
     assert (run.path / "metrics.csv").is_file() and not (run.path / "curves.png").exists()
+
+
+def test_linked_parameters_label_each_small_multiple_on_one_line():
+    linked = "model.hidden.units, model.hidden.activation"
+    assert f"{short(linked)}={show(key([[3, 3, 3], 'tanh']))}" == "units, activation=[[3, 3, 3], tanh]"
+    assert short("optimizer.lr") == "lr" and show(key([400, 400, 400])) == "[400, 400, 400]"
 
 
 def test_runs_are_labelled_by_the_config_values_in_which_they_differ():
