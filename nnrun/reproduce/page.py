@@ -22,14 +22,22 @@ from nnrun.runtime import git_commit, machine
 PAGE = Path("docs/reproductions.md")
 IMAGES = "img/reproductions"  # beside the page
 MAX_ROWS = 12  # a longer sweep shows its best rows; the rest are in its summary.md
+
+
 DATASET_NAMES = {
     "mnist": "MNIST",
     "fashion_mnist": "Fashion-MNIST",
     "notmnist": "notMNIST",
     "cifar10": "CIFAR-10",
     "moons": "two moons",
-    RANDOM: "random CIFAR-shaped noise",
 }
+
+
+def named(dataset: str, used: str | None = None) -> str:
+    """How the page names the data that ran: the dataset, the stand-in `used`, or noise of the dataset's shape."""
+    if used == RANDOM:
+        return f"random {DATASET_NAMES.get(dataset, dataset)}-shaped noise"
+    return DATASET_NAMES.get(used or dataset, used or dataset)
 
 
 def write_page(manifest: Manifest, jobs: list[Job], page: Path = PAGE, command: str = "nnrun reproduce") -> Path:
@@ -60,18 +68,43 @@ def write_page(manifest: Manifest, jobs: list[Job], page: Path = PAGE, command: 
         f"commit {(git_commit() or 'unknown')[:12]}, {time.strftime('%Y-%m-%d')}. "
         f"Total wall time of the experiments below: {duration(total)}.",
         "",
-        "MNIST, notMNIST and CIFAR-10 cannot be downloaded on this machine. Where the report's dataset is absent, "
-        "the same config ran on a stand-in and its column says so: Fashion-MNIST (28×28 grey, 10 classes, and "
-        "harder) for MNIST and notMNIST. No dataset stands in honestly for CIFAR-10's accuracy: those configs "
-        "ran end to end on random CIFAR-shaped noise to measure their speed, and their accuracy needs the real "
-        "data (`nnrun data download cifar10`, then the same command). A stand-in's number is never the report's "
-        "dataset's.",
+        stand_in_sentence(jobs),
         "",
         *sections,
     ]
     page.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(page, "\n".join(lines).rstrip() + "\n")
     return page
+
+
+def stand_in_sentence(jobs: list[Job]) -> str:
+    """Which reports' datasets were absent here, what stood in for each, and what that means for the numbers."""
+    stood: dict[str, list[str]] = defaultdict(list)  # stand-in -> the datasets it replaced
+    for job in jobs:
+        if job.stand_in and (job.folder / "sweep.yaml").is_file() and job.dataset not in stood[job.used]:
+            stood[job.used].append(job.dataset)
+    if not stood:
+        return "Every experiment shown ran on its report's own dataset."
+    absent = [dataset for datasets in stood.values() for dataset in datasets]
+    lines = [f"{listed([named(d) for d in absent])} {'was' if len(absent) == 1 else 'were'} not on this machine, so "
+             "the same configs ran on a stand-in, and each table's column says which."]  # fmt: skip
+    for used, datasets in stood.items():
+        if used != RANDOM:
+            lines.append(f"{named(used)} stood in for {listed([named(d) for d in datasets])}.")
+            continue
+        for dataset in datasets:
+            others = "other " if any(dataset in stood[u] for u in stood if u != RANDOM) else ""
+            lines.append(
+                f"No dataset stands in honestly for {named(dataset)}'s accuracy: its {others}configs ran end to end on "
+                f"{named(dataset, RANDOM)} to measure their speed, and their accuracy needs the real data "
+                f"(`nnrun reproduce --download`, or `nnrun data download {dataset}` and the same command)."
+            )
+    lines.append("A stand-in's number is never the report's dataset's.")
+    return " ".join(lines)
+
+
+def listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def report_section(report: Report, jobs: dict[tuple[str, str], Job], page: Path, command: str) -> tuple[str, float]:
@@ -83,28 +116,29 @@ def report_section(report: Report, jobs: dict[tuple[str, str], Job], page: Path,
         lines += [text, ""]
         seconds += spent
     if report.their_time:
-        lines += [f"**Time.** The report: {report.their_time} Here: {duration(seconds)} for the whole report.", ""]
+        lines += [f"**Time.** {report.their_time} Here: {duration(seconds)} for the whole report.", ""]
     if report.remarks:
         lines += [report.remarks, ""]
     return "\n".join(lines), seconds
 
 
 def experiment_section(experiment: Experiment, job: Job | None, page: Path) -> tuple[str, float]:
-    config = f"configs/reports/{experiment.config}"
+    config = job.config.as_posix() if job is not None else experiment.config
     lines = [f"### {experiment.name}", ""]
     if job is None or not (job.folder / "sweep.yaml").is_file():
         lines.append(f"Not run yet. `nnrun sweep {config}` runs it alone.")
         return "\n".join(lines), 0.0
     sweep = load_sweep(job.folder)
-    settings = " ".join(f"--set {o}" for o in sweep.overrides if not o.startswith("data.path="))
+    settings = " ".join(f"--set {shown_override(o)}" for o in sweep.overrides)
     lines += [f"`nnrun sweep {config}{' ' + settings if settings else ''}`", ""]
     lines += [data_sentence(job), ""]
     lines += result_table(experiment, job, sweep)
     wall = json.loads((job.folder / WALL).read_text()) if (job.folder / WALL).is_file() else {}
     spent = float(wall.get("wall_seconds") or 0.0)
     trial_seconds = sum(float(row.get("seconds") or 0) for row in sweep.trials)
-    lines += ["", f"Wall time here: {duration(spent)} ({len(sweep.trials)} trials, {duration(trial_seconds)} of "
-              "training summed over them)."]  # fmt: skip
+    trials = f"{len(sweep.trials)} trial" + "s" * (len(sweep.trials) != 1)
+    lines += ["", f"Wall time here: {duration(spent)} ({trials}, {duration(trial_seconds)} of training summed "
+              "over them)."]  # fmt: skip
     if job.used == RANDOM:
         lines += ["", speed_sentence(sweep)]
     for figure in experiment.figures:
@@ -117,14 +151,14 @@ def experiment_section(experiment: Experiment, job: Job | None, page: Path) -> t
 
 
 def data_sentence(job: Job) -> str:
-    report_data = DATASET_NAMES.get(job.dataset, job.dataset)
+    report_data = named(job.dataset)
     if not job.stand_in:
         return f"Data: {report_data}, as in the report."
     if job.used == RANDOM:
-        return f"Data: {report_data} is not on this machine, so this ran on {DATASET_NAMES[RANDOM]} for its speed only."
+        return f"Data: {report_data} is not on this machine, so this ran on {named(job.dataset, RANDOM)} for its speed only."
     return (
         f"Data: {report_data} is not on this machine; these numbers are on "
-        f"**{DATASET_NAMES.get(job.used, job.used)}**, a stand-in, not the report's dataset."
+        f"**{named(job.used)}**, a stand-in, not the report's dataset."
     )
 
 
@@ -134,6 +168,9 @@ def result_table(experiment: Experiment, job: Job, sweep: Sweep) -> list[str]:
     metrics += [m for m in experiment.metrics if m not in metrics]
     points = point_rows(sweep)
     if not points:
+        failed = sum(row["status"] == "failed" for row in sweep.trials)
+        if failed:
+            return [f"No trial finished: {failed} failed, with their errors in `{job.folder}/trials.csv`."]
         return ["No trial has finished yet."]
     ranking = f"best_{sweep.spec.get('metric', {}).get('name', 'val_acc')}"
     shown = points
@@ -141,8 +178,8 @@ def result_table(experiment: Experiment, job: Job, sweep: Sweep) -> list[str]:
         goal = sweep.spec.get("metric", {}).get("goal", "max")
         shown = sorted(points, key=lambda p: p["values"].get(ranking, (0, 0))[0], reverse=goal == "max")[:MAX_ROWS]
     noise = job.used == RANDOM
-    data = DATASET_NAMES.get(job.used, job.used)
-    head = [*(p for p in sweep.parameters), "seeds"]
+    data = named(job.used)
+    head = [*(column(p) for p in sweep.parameters), "seeds"]
     for metric in metrics:
         label = metric.replace("_", " ")
         if any(metric in entry for entry in experiment.published):
@@ -150,7 +187,7 @@ def result_table(experiment: Experiment, job: Job, sweep: Sweep) -> list[str]:
         head.append(f"{label}: nnrun{'' if not job.stand_in or noise else f' ({data})'}")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for point in shown:
-        cells = [f"`{inline(point['params'][p])}`" for p in sweep.parameters] + [str(point["seeds"])]
+        cells = [f"`{cell(point['params'][p])}`" for p in sweep.parameters] + [str(point["seeds"])]
         published = published_for(experiment, point["params"])
         for metric in metrics:
             if any(metric in entry for entry in experiment.published):
@@ -162,6 +199,24 @@ def result_table(experiment: Experiment, job: Job, sweep: Sweep) -> list[str]:
         lines += ["", f"The best {len(shown)} of {len(points)} points by {ranking.replace('_', ' ')}; every point "
                   f"is in `{job.folder}/summary.md`."]  # fmt: skip
     return lines
+
+
+def column(parameter: str) -> str:
+    """A parameter's column heading; linked parameters beyond three are shortened to their first and last."""
+    names = [name.strip() for name in parameter.split(",")]
+    return parameter if len(names) <= 3 else f"{names[0]} … {names[-1]} ({len(names)} linked)"
+
+
+def cell(value: Any) -> str:
+    return value if isinstance(value, str) else inline(value)
+
+
+def shown_override(override: str) -> str:
+    """An override as the page's command gives it: the noise file's path relative to where the command runs."""
+    key, _, value = override.partition("=")
+    if key == "data.path" and Path(value).is_absolute() and Path(value).is_relative_to(Path.cwd()):
+        return f"{key}={Path(value).relative_to(Path.cwd())}"
+    return override
 
 
 def point_rows(sweep: Sweep) -> list[dict[str, Any]]:
@@ -191,19 +246,26 @@ def published_for(experiment: Experiment, params: dict[str, Any]) -> dict[str, A
 
 
 def speed_sentence(sweep: Sweep) -> str:
-    """Training speed on the noise: images per second, and the seconds a real CIFAR-10 epoch would take."""
-    speeds = []
+    """Training speed on the noise, per point: images per second, and the seconds a real CIFAR-10 epoch would take."""
+    speeds: dict[int, list[float]] = defaultdict(list)
+    threads = set()
     for row in sweep.trials:
         if row["status"] in FINISHED:
             run = load_run(sweep.path / "trials" / row["trial"])
-            speeds.append(float(run.summary.get("timings", {}).get("samples_per_sec") or 0))
-    if not speeds or not max(speeds):
+            speeds[int(row["point"])].append(float(run.summary.get("timings", {}).get("samples_per_sec") or 0))
+            threads.add(row.get("threads"))
+    rates = [mean(found) for _, found in sorted(speeds.items())]
+    if not rates or not min(rates):
         return "Speed: no finished trial."
-    size = REAL_TRAIN_IMAGES - int(sweep.base.get("data", {}).get("val") or 0)
-    rate = mean(speeds)
+    val = float(sweep.base.get("data", {}).get("val") or 0)
+    size = REAL_TRAIN_IMAGES - int(val * REAL_TRAIN_IMAGES if val < 1 else val)
+    each = " (the table's rows in order)" if len(rates) > 1 else ""
+    counts = sorted(int(t) for t in threads if t is not None)
+    on = f", on {listed([str(t) for t in counts])} thread{'s' * (counts[-1] > 1)} a trial" if counts else ""
     return (
-        f"Speed: {rate:,.0f} training images per second, so {size / rate:,.0f} s for an epoch of CIFAR-10's "
-        f"{size:,} training images (the report's accuracy needs the real data)."
+        f"Speed: {listed([f'{r:,.0f}' for r in rates])} training images per second{each}{on}, so "
+        f"{listed([f'{size / r:,.0f}' for r in rates])} s for an epoch of CIFAR-10's {size:,} training images "
+        "(the report's accuracy needs the real data)."
     )
 
 
@@ -229,7 +291,7 @@ def show_figure(figure: Figure, job: Job, sweep: Sweep, page: Path) -> str | Non
 
 
 def experiment_label(job: Job) -> str:
-    return job.experiment.name + ("" if not job.stand_in else f" on {DATASET_NAMES.get(job.used, job.used)}")
+    return job.experiment.name + ("" if not job.stand_in else f" on {named(job.dataset, job.used)}")
 
 
 def small_png(path: Path) -> bytes:

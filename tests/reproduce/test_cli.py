@@ -42,7 +42,7 @@ MANIFEST = {
         {
             "id": "100",
             "title": "Moons and noise",
-            "their_time": "Two hours on a laptop.",
+            "their_time": "The report took two hours on a laptop.",
             "experiments": [
                 {
                     "config": "m_moons.yaml",
@@ -93,23 +93,29 @@ def test_reproduce_runs_every_report_writes_the_page_and_resumes(project, cli):
     assert json.loads((results / "d_diverge" / "reproduce.json").read_text())["failed"] == 1
 
     page = (project / "docs" / "page.md").read_text()
+    header = page.split("## Report")[0]
+    assert "CIFAR-10 was not on this machine" in header and "ran end to end on random CIFAR-10-shaped noise" in header
+    assert "MNIST" not in header.replace("CIFAR", "")  # only the datasets that stood in are named
     assert "## Report 100: Moons and noise" in page and "## Report 200: A diverging run" in page
     moons = page.split("### m_moons")[1].split("###")[0]
-    assert "`nnrun sweep configs/reports/m_moons.yaml`" in moons
+    assert "`nnrun sweep configs/m_moons.yaml`" in moons  # the config's path from where the command ran
     assert "Data: two moons, as in the report." in moons
     assert "| optimizer.lr | seeds | best test acc: report | best test acc: nnrun |" in moons
     row = next(line for line in moons.splitlines() if line.startswith("| `0.03` |"))
     assert "| 2 | 87.50 % |" in row and " ± " in row  # the published number, then mean ± std over 2 seeds
-    assert "The moons remark." in moons and "4 trials" in moons
+    assert "The moons remark." in moons and "(4 trials, " in moons
+    diverged = page.split("### d_diverge")[1]
+    assert "No trial finished: 1 failed, with their errors in `results/reports/d_diverge/trials.csv`." in diverged
+    assert "(1 trial, " in diverged
     image = next(line for line in moons.splitlines() if line.startswith("!["))
     copied = project / "docs" / image.split("(")[1].rstrip(")")
     assert copied.is_file() and copied.read_bytes()[:4] == b"\x89PNG"
 
     cifar = page.split("### c_cifar")[1].split("###")[0]
-    assert "CIFAR-10 is not on this machine, so this ran on random CIFAR-shaped noise for its speed only" in cifar
+    assert "CIFAR-10 is not on this machine, so this ran on random CIFAR-10-shaped noise for its speed only" in cifar
     assert "| 1 | 50.00 % | noise |" in cifar  # the report's number, never an accuracy measured on noise
     assert "training images per second" in cifar and "for an epoch of CIFAR-10's 49,900 training images" in cifar
-    assert "**Time.** The report: Two hours on a laptop." in page
+    assert "**Time.** The report took two hours on a laptop. Here: " in page
     assert "### d_diverge" in page
 
     stamps = metrics_stamps(results / "m_moons")

@@ -7,7 +7,9 @@ import copy
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from nnrun.cli import app
 from nnrun.config.validate import load_config
 from nnrun.registry import DATASETS
 from nnrun.reproduce.manifest import load_manifest, matches
@@ -68,6 +70,13 @@ def train_points(path, tmp_path, every):
         run = train(config, out=tmp_path / trial.id, plot=False)
         assert run.status == "completed", (path.name, trial.params)
         assert np.isfinite(run.history[-1]["train_loss"]), (path.name, trial.params)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda path: path.stem)
+def test_every_report_config_passes_nnrun_check(path):
+    result = CliRunner().invoke(app, ["check", str(path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "config ok." in result.output and "sweep: grid over" in result.output
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda path: path.stem)
