@@ -85,12 +85,17 @@ def stand_in_sentence(jobs: list[Job]) -> str:
             stood[job.used].append(job.dataset)
     if not stood:
         return "Every experiment shown ran on its report's own dataset."
-    absent = [dataset for datasets in stood.values() for dataset in datasets]
+    absent = list(dict.fromkeys(dataset for datasets in stood.values() for dataset in datasets))
     lines = [f"{listed([named(d) for d in absent])} {'was' if len(absent) == 1 else 'were'} not on this machine, so "
              "the same configs ran on a stand-in, and each table's column says which."]  # fmt: skip
     for used, datasets in stood.items():
         if used != RANDOM:
-            lines.append(f"{named(used)} stood in for {listed([named(d) for d in datasets])}.")
+            whole = [named(d) for d in datasets if d not in stood.get(RANDOM, [])]
+            partly = [named(d) for d in datasets if d in stood.get(RANDOM, [])]
+            text = f"{named(used)} stood in for {listed(whole)}" if whole else f"{named(used)} stood in"
+            lines.append(
+                text + (f"{', and' if whole else ''} for {listed(partly)} where its table says so." if partly else ".")
+            )
             continue
         for dataset in datasets:
             others = "other " if any(dataset in stood[u] for u in stood if u != RANDOM) else ""
