@@ -95,7 +95,7 @@ def parameter_figure(sweep: Sweep, rows: list[dict[str, Any]], metric: str, para
     ax.set(
         xlabel=parameter,
         ylabel=metric_label(metric),
-        title=f"{sweep.base.get('name', '')}: {metric} against {parameter}",
+        title=fitted(f"{sweep.base.get('name', '')}: {metric}", f"against {shortened(parameter)}"),
     )
     note = " (mean ± std over seeds" + (f"; averaged over {', '.join(others[1:])})" if len(others) > 1 else ")")
     ax.legend(title=note.strip(" ()") if series else None)
@@ -181,6 +181,17 @@ def key(value: Any) -> Any:
 def short(parameter: str) -> str:
     """A parameter's last path component; each one's, for linked parameters ("units, activation")."""
     return ", ".join(name.strip().split(".")[-1] for name in parameter.split(","))
+
+
+def shortened(parameter: str) -> str:
+    """A parameter for a title: more than two linked paths are named by their first and last."""
+    names = [name.strip() for name in parameter.split(",")]
+    return parameter if len(names) <= 2 else f"{names[0]} … {names[-1]}"
+
+
+def fitted(first: str, second: str, width: int = 60) -> str:
+    """A title of two parts, on two lines when one would be wider than the figure (about 60 characters)."""
+    return f"{first} {second}" if len(first) + len(second) < width else f"{first}\n{second}"
 
 
 def show(value: Any) -> str:

@@ -13,7 +13,7 @@ from nnrun.errors import RunError
 from nnrun.report.boundary import plot_boundary
 from nnrun.report.compare import differences, labels
 from nnrun.report.curves import plot_run
-from nnrun.report.sweep import key, plot_sweep, short, show
+from nnrun.report.sweep import fitted, key, plot_sweep, short, shortened, show
 from tests.helpers import small_config
 
 
@@ -110,6 +110,10 @@ def test_linked_parameters_label_each_small_multiple_on_one_line():
     linked = "model.hidden.units, model.hidden.activation"
     assert f"{short(linked)}={show(key([[3, 3, 3], 'tanh']))}" == "units, activation=[[3, 3, 3], tanh]"
     assert short("optimizer.lr") == "lr" and show(key([400, 400, 400])) == "[400, 400, 400]"
+    assert shortened("model.a1.type, model.a2.type, model.a3.type") == "model.a1.type … model.a3.type"
+    assert shortened(linked) == linked
+    assert fitted("r: val_acc", "against lr") == "r: val_acc against lr"
+    assert fitted("r004_dcn_activations: val_acc", "against model.a1.type … model.a3.type").count("\n") == 1
 
 
 def test_runs_are_labelled_by_the_config_values_in_which_they_differ():
