@@ -28,8 +28,8 @@ __version__ = "0.1.0"
 # 1000 elsewhere (faster on a Zen 2's MLP, the same on a Zen 3). Figures in benchmarks/README.md.
 
 
-def _cpu_flags() -> str:
-    """The CPU's feature flags from /proc/cpuinfo (Linux); empty where there is none."""
+def _read_cpu_flags() -> str:
+    """The CPU's feature flags line from /proc/cpuinfo (Linux); empty where there is none."""
     try:
         with open("/proc/cpuinfo") as cpuinfo:
             return next((line for line in cpuinfo if line.startswith("flags")), "")
@@ -37,12 +37,19 @@ def _cpu_flags() -> str:
         return ""
 
 
+CPU_FLAGS = _read_cpu_flags()  # read once; nnrun.runtime.machine reports AVX-512 from it too
+
+
+def has_avx512(flags: str) -> bool:
+    return "avx512f" in flags.split()
+
+
 def spin_count(flags: str) -> str:
     """GOMP_SPINCOUNT for a CPU with these feature flags."""
-    return "10000" if "avx512f" in flags.split() else "1000"
+    return "10000" if has_avx512(flags) else "1000"
 
 
-THREAD_DEFAULTS = {"OPENBLAS_THREAD_TIMEOUT": "18", "GOMP_SPINCOUNT": spin_count(_cpu_flags())}
+THREAD_DEFAULTS = {"OPENBLAS_THREAD_TIMEOUT": "18", "GOMP_SPINCOUNT": spin_count(CPU_FLAGS)}
 
 
 def _set_thread_defaults() -> list[str]:

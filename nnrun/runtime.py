@@ -12,7 +12,7 @@ import numba
 import numpy
 from threadpoolctl import threadpool_limits
 
-from nnrun import __version__
+from nnrun import CPU_FLAGS, __version__, has_avx512
 
 _limits = None  # the active threadpoolctl limiter, kept alive for the process
 
@@ -54,19 +54,17 @@ def versions() -> dict[str, str]:
 
 def machine() -> dict[str, Any]:
     """The CPU a run's timings belong to: its model name, core count and whether it has AVX-512."""
-    model, flags = platform.processor(), ""
+    model = platform.processor()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name") and not model.startswith("Intel"):
                 model = line.split(":", 1)[1].strip()
-            if line.startswith("flags"):
-                flags = line
     except OSError:
         pass
     return {
         "cpu": model,
         "cores": os.cpu_count(),
-        "avx512": "avx512f" in flags.split(),
+        "avx512": has_avx512(CPU_FLAGS),
         "platform": platform.platform(),
         "python": platform.python_version(),
     }

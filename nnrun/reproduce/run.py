@@ -21,7 +21,7 @@ from nnrun.errors import ConfigError
 from nnrun.io import atomic_savez, atomic_write_text
 from nnrun.registry import DATASETS
 from nnrun.report.diagnostics import plot_diagnostics
-from nnrun.reproduce.manifest import RANDOM, Experiment, Manifest, Report
+from nnrun.reproduce.manifest import RANDOM, Experiment, Manifest, Report, StandIn
 from nnrun.results import FINISHED, Sweep, load_sweep
 from nnrun.sweeps.progress import SweepReporter
 from nnrun.sweeps.run import sweep
@@ -58,7 +58,8 @@ def plan(manifest: Manifest, manifest_dir: Path, reports: list[Report], results:
             dataset = (yaml.safe_load(config.read_text()).get("data") or {}).get("dataset", "")
             used, overrides = dataset, list(experiment.set)
             if not available(dataset, download):
-                chosen = experiment.stand_in.dataset or getattr(manifest.stand_ins.get(dataset), "dataset", None)
+                default = manifest.stand_ins.get(dataset) or StandIn()
+                chosen = experiment.stand_in.dataset or default.dataset
                 if chosen is None:
                     raise ConfigError(
                         f"{dataset} is not on this machine and the manifest names no stand-in for it",
@@ -68,7 +69,7 @@ def plan(manifest: Manifest, manifest_dir: Path, reports: list[Report], results:
                 used = chosen
                 if used != RANDOM:
                     overrides.append(f"data.dataset={used}")
-                overrides += [*getattr(manifest.stand_ins.get(dataset), "set", []), *experiment.stand_in.set]
+                overrides += [*default.set, *experiment.stand_in.set]
             name = experiment.name if used == dataset else f"{experiment.name}-{used}"
             jobs.append(Job(report, experiment, config, dataset, used, overrides, results / name))
     return jobs
@@ -76,9 +77,7 @@ def plan(manifest: Manifest, manifest_dir: Path, reports: list[Report], results:
 
 def available(dataset: str, download: bool) -> bool:
     """Whether the dataset's files are here (built-in sets always are); with `download`, fetch them first."""
-    cls = DATASETS.get(dataset, where="data.dataset")
-    if getattr(cls, "builtin", False):
-        return True
+    DATASETS.get(dataset, where="data.dataset")  # an unknown name is an error that says where
     if location(dataset) != "not present":
         return True
     if download:
