@@ -12,6 +12,7 @@ import errno
 import io
 import os
 import tempfile
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -91,9 +92,17 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 # --- npz ----------------------------------------------------------------------------------------
 
 
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # every entry's time stamp: the same arrays give the same bytes
+
+
 def atomic_savez(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    """np.savez's format (uncompressed .npy entries), without the wall-clock time stamps np.savez puts in
+    each entry: a paused and resumed run's model.npz equals a straight run's byte for byte."""
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name, array in arrays.items():
+            with archive.open(zipfile.ZipInfo(f"{name}.npy", ZIP_EPOCH), "w", force_zip64=True) as entry:
+                np.lib.format.write_array(entry, np.asanyarray(array), allow_pickle=False)
     atomic_write_bytes(path, buffer.getvalue())
 
 

@@ -1,6 +1,10 @@
 """The training loop: mini-batches, evaluation, early stopping and checkpoints, written into a RunFolder.
 
 `train(config)` and `resume(run_dir)` are the Python API behind `nnrun train`; both return a Run.
+Both take `until`: pause the run at that point of its budget (epochs, or steps when the config sets
+train.max_steps), leaving a checkpoint there and status `paused`. A sweep's halving schedule trains its
+trials rung by rung this way; a paused run resumed to its end equals one trained straight, byte for byte,
+since everything that depends on the budget (a schedule, the last evaluation) is computed from the config's.
 """
 
 from __future__ import annotations
@@ -60,10 +64,12 @@ def train(
     results_root: str | Path = RESULTS_ROOT,
     reporter: Reporter | None = None,
     plot: bool = True,
+    until: int | None = None,
 ) -> Run:
     """Train from a Config, a config path or a raw dict. Nothing is left behind unless the config and data check out.
 
-    `plot=False` leaves out curves.png (the figures can be drawn later with `nnrun plot`)."""
+    `plot=False` leaves out curves.png (the figures can be drawn later with `nnrun plot`); `until` pauses the
+    run there (in epochs, or steps with train.max_steps; see the module's docstring)."""
     if isinstance(config, Config):
         if overrides:
             config = config_from_dict(config.resolved(), overrides=overrides)
@@ -74,14 +80,18 @@ def train(
     folder = RunFolder.create(config.name, config.resolved(), out=out, root=results_root)
     try:
         trainer = Trainer(config, folder, reporter, plot=plot)
+        pause = trainer.pause_step(until)
     except BaseException:
         folder.discard()  # the data or the model did not check out: the empty folder goes too
         raise
-    return trainer.fit()
+    return trainer.fit(pause)
 
 
-def resume(run_dir: str | Path, *, reporter: Reporter | None = None, plot: bool = True) -> Run:
-    """Continue a run from its last checkpoint to the same result an uninterrupted run gives."""
+def resume(
+    run_dir: str | Path, *, reporter: Reporter | None = None, plot: bool = True, until: int | None = None
+) -> Run:
+    """Continue a run from its last checkpoint to the same result an uninterrupted run gives (to `until`,
+    when given: a paused run continues to its next pause or to its end)."""
     run = load_run(run_dir)
     if run.status in FINISHED:
         raise RunError(f"run {run.path} has already finished ({run.status})", hint="start a new run instead")
@@ -94,7 +104,7 @@ def resume(run_dir: str | Path, *, reporter: Reporter | None = None, plot: bool 
     config = config_from_dict(run.config, source=str(run.path / "config.yaml"))
     trainer = Trainer(config, folder, reporter, plot=plot)
     trainer.restore()
-    return trainer.fit()
+    return trainer.fit(trainer.pause_step(until))
 
 
 class Trainer:
@@ -153,6 +163,9 @@ class Trainer:
         else:  # no early stopping: `best` in the summary is still the best evaluation by this metric
             self.monitor = "val_loss" if "val" in self.dataset.splits else "train_loss"
             self.monitor_mode = metric_direction(self.monitor)
+        self.resource = "steps" if tc.max_steps else "epochs"  # what `until` counts
+        self.epoch_shuffle = self.shuffle_rng.bit_generator.state  # the order's generator as this epoch began
+        self.checkpointed: int | None = None  # the step of the last checkpoint written or restored
         self.best_arrays: dict[str, np.ndarray] | None = None
         self.probe = Probe(self.model, self.dataset.splits["train"]) if tc.diagnostics else None
         self.diagnostics: list[dict[str, Any]] = []  # diagnostics.csv's rows
@@ -164,15 +177,35 @@ class Trainer:
         self.machine = machine()
         self.commit = git_commit()
 
-    # --- set-up checks --------------------------------------------------------------------------
+    def pause_step(self, until: int | None) -> int | None:
+        """The step at which to pause for `until` (epochs or steps, as the config trains by); None to run to
+        the end. A pause must fall on an evaluation: the decision it serves reads that evaluation."""
+        if until is None:
+            return None
+        step = until * self.steps_per_epoch if self.resource == "epochs" else until
+        if step >= self.total_steps:
+            return None
+        if until <= 0 or step <= self.progress.step:
+            raise RunError(f"cannot pause at {self.resource} {until}: the run is already at step {self.progress.step}")
+        if not self.evaluates_after(step):
+            raise RunError(
+                f"cannot pause at {self.resource} {until} (step {step}): the run evaluates every "
+                f"{self.eval_every} steps, and a pause must fall on an evaluation",
+                hint="pause at a multiple of train.eval_every, or change train.eval_every",
+            )
+        return step
+
     # --- checkpoint ---------------------------------------------------------------------------
     def checkpoint(self) -> None:
         p = self.progress
+        # mid-epoch (a pause at a step), the generator as the epoch began: the resumed run draws the same
+        # order again and skips the batches done; at an epoch's end the current state starts the next
+        mid_epoch = p.step % self.steps_per_epoch != 0
         state = {
             "epoch": p.epoch, "step": p.step, "seen": p.seen, "loss_sum": p.loss_sum, "correct": p.correct,
             "best_value": p.best_value, "best_step": p.best_step, "wait": p.wait,
             "train_seconds": p.train_seconds, "eval_seconds": p.eval_seconds,
-            "shuffle_rng": self.shuffle_rng.bit_generator.state,
+            "shuffle_rng": self.epoch_shuffle if mid_epoch else self.shuffle_rng.bit_generator.state,
             "noise_rng": self.model.noise_rng.bit_generator.state,
             "augment_rng": self.augment_rng.bit_generator.state,
         }  # fmt: skip
@@ -181,6 +214,7 @@ class Trainer:
         if self.best_arrays is not None:
             arrays.update({f"best/{k}": v for k, v in self.best_arrays.items()})
         self.folder.save_checkpoint(arrays, state)
+        self.checkpointed = p.step
 
     def restore(self) -> None:
         """Continue from the folder's checkpoint.npz: weights, optimizer state, RNG states, counters, rows."""
@@ -200,16 +234,18 @@ class Trainer:
         for key in ("epoch", "step", "seen", "loss_sum", "correct", "best_value", "best_step", "wait",
                     "train_seconds", "eval_seconds"):  # fmt: skip
             setattr(p, key, state[key])
+        self.checkpointed = p.step
         # rows written after the checkpoint belong to the lost part of the run; they are redone
         p.history = [row for row in history if row["step"] <= p.step]
         p.timing = [row for row in timing if row["step"] <= p.step]
         self.diagnostics = [row for row in self.folder.read_diagnostics() if row["step"] <= p.step]
 
     # --- the loop -------------------------------------------------------------------------------
-    def fit(self) -> Run:
-        """Train to the end; a write that fails (disk full) marks the run failed where the disk still allows it."""
+    def fit(self, pause: int | None = None) -> Run:
+        """Train to the end, or to step `pause` (see pause_step); a write that fails (disk full) marks the run
+        failed where the disk still allows it."""
         try:
-            return self._fit()
+            return self._fit(pause)
         except WriteError as error:
             self.status = "failed"
             with contextlib.suppress(WriteError):  # a full disk may not take even the summary
@@ -220,7 +256,7 @@ class Trainer:
                 hints.append(f"then `nnrun train --resume {self.folder.path}` continues from its last checkpoint")
             raise WriteError(error.what, hint="; ".join(hints) or None, errno=error.errno) from None
 
-    def _fit(self) -> Run:
+    def _fit(self, pause: int | None) -> Run:
         self.folder.write_config(self.resolved)
         step = self.progress.step
         self.folder.log(f"run {self.folder.path} ({'resumed at step %d' % step if step else 'new'})")
@@ -254,25 +290,33 @@ class Trainer:
         p = self.progress
         train_split = self.dataset.splits["train"]
         stop = False
+        done = p.step - p.epoch * self.steps_per_epoch  # batches of this epoch trained before a mid-epoch pause
         try:
-            while p.step < self.total_steps and not stop:
-                self.reporter.epoch_start(p.epoch, min(self.steps_per_epoch, self.total_steps - p.step))
+            while p.step < self.total_steps and not stop and p.step != pause:
+                left = min(self.steps_per_epoch - done, self.total_steps - p.step)
+                self.reporter.epoch_start(p.epoch, left)
                 tick = time.perf_counter()
                 order = self.shuffle_rng if self.config.train.shuffle else None
-                for xb, yb in batches(train_split, self.batch_size, self.dtype, rng=order, **self.augmenting()):
+                self.epoch_shuffle = self.shuffle_rng.bit_generator.state
+                for xb, yb in batches(
+                    train_split, self.batch_size, self.dtype, rng=order, start=done, **self.augmenting()
+                ):
                     self.train_step(xb, yb)
                     if self.evaluates_after(p.step):
                         p.train_seconds += time.perf_counter() - tick
                         stop = self.evaluate_and_record()
                         tick = time.perf_counter()
-                    if stop or p.step == self.total_steps:
+                    if stop or p.step == self.total_steps or p.step == pause:
                         break
+                done = 0
                 p.train_seconds += time.perf_counter() - tick
                 self.reporter.epoch_end()
                 if p.step % self.steps_per_epoch == 0:
                     p.epoch += 1
-                    if self.config.train.checkpoint and not stop:
+                    if (self.config.train.checkpoint or p.step == pause) and not stop:
                         self.checkpoint()
+            if not stop and self.checkpointed != p.step and (p.step == pause or self.config.train.checkpoint):
+                self.checkpoint()  # a pause mid-epoch; or the last step, which a longer budget continues from
         except TrainingDiverged as error:
             self.status = "failed"
             self.finish(error=error.message())
@@ -283,7 +327,10 @@ class Trainer:
             self.status = "interrupted"
             self.write_summary(error=f"{type(error).__name__}: {error}")
             raise
-        self.status = "early_stopped" if stop else "completed"
+        if p.step == pause and not stop:
+            self.status = "paused"
+        else:
+            self.status = "early_stopped" if stop else "completed"
         return self.finish()
 
     def augmenting(self) -> dict[str, Any]:
@@ -410,9 +457,10 @@ class Trainer:
         if self.status != "failed":
             self.folder.save_model(self.model, self.resolved["model"])
         summary = self.write_summary(error=error, markdown=True)
-        if self.plot and self.progress.history:
-            self.folder.draw_curves()
-        self.folder.log(f"status {self.status}")
+        if self.plot and self.progress.history and self.status != "paused":
+            self.folder.draw_curves()  # a paused run's curves come at its end, or from `nnrun plot`
+        at = f" at step {self.progress.step} (epoch {self.progress.epoch})" if self.status == "paused" else ""
+        self.folder.log(f"status {self.status}{at}")
         self.reporter.finish(summary)
         return load_run(self.folder.path)
 
@@ -432,7 +480,7 @@ class Trainer:
             "best_epoch": best["epoch"] if best else None,
             "best": best,
             "last": history[-1] if history else None,
-            "restored_best": bool(self.best_arrays is not None and self.status in FINISHED),
+            "restored_best": bool(self.best_arrays is not None and self.status in (*FINISHED, "paused")),
             "timings": {
                 "jit_compile_seconds": round(self.jit_seconds, 3),
                 "train_seconds": round(p.train_seconds, 3),

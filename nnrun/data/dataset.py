@@ -189,6 +189,7 @@ def batches(
     *,
     augment: Augment | None = None,
     augment_rng: np.random.Generator | None = None,
+    start: int = 0,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Minibatches (xb, yb) covering the split once; xb: (B, *input_shape) in `dtype`, yb: (B,) int64.
 
@@ -196,6 +197,8 @@ def batches(
     (training batches only: the caller passes dataset.augment and its own generator).
     With rng, the order is one permutation drawn from rng when `batches` is called (one per epoch);
     without, examples come in stored order. The last batch is smaller when batch_size does not divide N.
+    `start` skips that many batches, drawing nothing for them: a run paused mid-epoch continues its epoch
+    by drawing the same permutation again and starting where it stopped.
     Each batch is a fresh array that the caller may keep or modify: reused buffers (np.take(..., out=))
     were measured no faster (figures in benchmarks/README.md).
     """
@@ -207,7 +210,7 @@ def batches(
     if augment is not None and augment_rng is None:
         raise ValueError("augment needs augment_rng, the generator its random crops and flips are drawn from")
     order = rng.permutation(len(split)) if rng is not None else None
-    return _iterate(split, batch_size, dtype, order, augment, augment_rng)
+    return _iterate(split, batch_size, dtype, order, augment, augment_rng, start * batch_size)
 
 
 def _iterate(
@@ -217,6 +220,7 @@ def _iterate(
     order: np.ndarray | None,
     augment: Augment | None,
     augment_rng: np.random.Generator | None,
+    first: int,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     x, y = split.x, split.y
     # (x * scale - mean) / std == x * (scale / std) - mean / std: one multiply and one subtract a batch
@@ -226,7 +230,7 @@ def _iterate(
         factor = (split.scale / split.std).astype(dtype)
         shift = (split.mean / split.std).astype(dtype)
     plain = shift is None and factor == 1
-    for start in range(0, len(y), batch_size):
+    for start in range(first, len(y), batch_size):
         if order is None:
             xs, yb = x[start : start + batch_size], y[start : start + batch_size].copy()
         else:
