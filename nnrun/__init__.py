@@ -69,7 +69,7 @@ thread_defaults_set: list[str] = _set_thread_defaults()  # the keys this import 
 
 _API = {
     "train": ("nnrun.trainer", "train"),
-    "resume": ("nnrun.trainer", "resume"),
+    "resume": ("nnrun.resuming", "resume"),
     "sweep": ("nnrun.sweeps.run", "sweep"),
     "load_run": ("nnrun.results", "load_run"),
     "load_sweep": ("nnrun.results", "load_sweep"),

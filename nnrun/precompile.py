@@ -21,10 +21,14 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from nnrun.config import Config
 from nnrun.config.validate import config_from_dict
 from nnrun.errors import NnrunError
 from nnrun.model import Sequential
+from nnrun.optimizers import clip_grad_norm
+from nnrun.registry import LOSSES, OPTIMIZERS
 
 DTYPES = ("float32", "float64")
 
@@ -169,7 +173,6 @@ def _compile_all(configs: list[tuple[str, dict[str, Any]]]) -> tuple[int, str]:
     """In a worker: run every config's kernels once; (signatures it compiled, numba's cache folder)."""
     from nnrun import kernels
     from nnrun.kernels.cache import KernelBusy, skip_busy
-    from nnrun.trainer import compile_kernels
 
     queue, held_up = deque(configs), 0
     while queue:
@@ -182,3 +185,30 @@ def _compile_all(configs: list[tuple[str, dict[str, Any]]]) -> tuple[int, str]:
             queue.append((label, config))
             held_up += 1
     return kernels.compiles(), os.path.dirname(kernels.loss.softmax_cross_entropy.stats.cache_path)
+
+
+def compile_kernels(config: Config) -> None:
+    """Compile (or load from numba's cache) the kernels a run of `config` calls, on a batch of zeros.
+
+    A sweep's driver calls it for each point before its workers start, so that they load the kernels from
+    the cache instead of all compiling them at once. A model that does not build raises its ShapeError.
+    """
+    resolved = config.resolved()
+    model = Sequential.from_config(resolved["model"], dtype=config.dtype, seed=config.seed)
+    xb = np.zeros((2, *model.input_shape), dtype=config.dtype)
+    run_kernels_once(model, LOSSES.build(resolved["loss"]), config, xb, np.zeros(2, dtype=np.int64))
+
+
+def run_kernels_once(model: Sequential, loss, config: Config, xb: np.ndarray, yb: np.ndarray) -> None:
+    """One training step and one evaluation pass of `model` (changed by it) on the batch (xb, yb)."""
+    logits = model.forward(xb, train=True)
+    _, dlogits = loss.value_and_grad(logits, yb)
+    model.backward(dlogits, input_grad=False)
+    opt = config.optimizer
+    optimizer = OPTIMIZERS.build(opt.spec())
+    params = model.params(opt.weight_decay, opt.decay_bias)
+    if opt.clip_norm:
+        clip_grad_norm(params, opt.clip_norm)
+    optimizer.setup(params)
+    optimizer.step(float(opt.lr))
+    model.forward(xb, train=False)

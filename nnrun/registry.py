@@ -209,6 +209,9 @@ def problems_from(
             for item in items:
                 message = re.sub(r"^(Value error|Assertion failed), ", "", item["msg"])
                 message = re.sub(r" or instance of \w+", "", message)
+                if item["type"] == "literal_error" and isinstance(item.get("input"), str):
+                    choices = re.findall(r"'([^']*)'", item.get("ctx", {}).get("expected", ""))
+                    message += did_you_mean(item["input"], choices)
                 # an error inside one union branch (the 2nd entry of a [kh, kw] pair) keeps its index
                 inner = "".join(f"[{p}]" for p in item["loc"][len(loc) :] if isinstance(p, int))
                 message = f"{inner}: {message}" if inner else message

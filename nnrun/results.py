@@ -19,6 +19,7 @@ results/<name>/sweep-<base hash>/    (nnrun sweep; see load_sweep)
   trials.csv       one row per trial: parameters, seed, status, error, best and last metrics, seconds, command
   summary.csv      one row per parameter point: mean and std over seeds, the best point marked
   summary.md       the same table, mean ± std, for a paper or a README
+  rungs.csv        with a halving or Hyperband schedule: each rung's points, their seed means, the promoted
 
 nnrun.run_folder and nnrun.sweeps write them; this module, plots and reports only read them.
 """
@@ -55,6 +56,10 @@ SUMMARY_COLUMNS = [
     *(f"{metric}_{stat}" for metric in SPLIT_METRICS for stat in ("mean", "std")),
     "epoch_mean", "best", "seconds_mean",
 ]  # fmt: skip
+# with a schedule, trials.csv has `rung` (the resource each trial reached) after `status`, and summary.csv
+# has `rung` (where the point stopped, or the top) and `stopped` (1 for a point the schedule stopped) before
+# `best`; rungs.csv has a row per rung and point
+RUNG_COLUMNS = ["bracket", "rung", "resource", "point", "value", "seeds", "promoted"]
 
 
 @dataclass
@@ -110,10 +115,20 @@ class Sweep:
     overrides: list[str]
     trials: list[dict[str, Any]] = field(default_factory=list)
     summary: list[dict[str, Any]] = field(default_factory=list)
+    rungs: list[dict[str, Any]] = field(default_factory=list)  # rungs.csv: a schedule's decisions
 
     @property
     def parameters(self) -> list[str]:
         return list(self.spec.get("parameters", {}))
+
+    @property
+    def schedule(self) -> dict[str, Any] | None:
+        return self.spec.get("schedule")
+
+    @property
+    def stopped(self) -> dict[str, Any]:
+        """The trials a schedule stopped early, by trial id: the resource each one reached."""
+        return {row["trial"]: row["rung"] for row in self.trials if row["status"] == "stopped"}
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -135,13 +150,32 @@ def load_sweep(path: str | Path) -> Sweep:
     saved = yaml.safe_load((path / "sweep.yaml").read_text())
     parameters = list(saved["spec"].get("parameters", {}))
     tables = []
-    for name in ("trials.csv", "summary.csv"):
+    for name in ("trials.csv", "summary.csv", "rungs.csv"):
         rows = read_csv(path / name, text=["trial"]) if (path / name).is_file() else []
         for row in rows:
             for key in parameters:
-                row[key] = parse_cell(row.get(key))
+                if key in row:
+                    row[key] = parse_cell(row[key])
         tables.append(rows)
     return Sweep(path, saved["spec"], saved["base"], saved["source"], saved["overrides"], *tables)
+
+
+def improves(value: float, best: float | None, mode: str, min_delta: float = 0.0) -> bool:
+    """Whether an evaluation's `value` is a new best: the trainer's rule for early stopping and summary.json's
+    best, and the sweep's when it reads a trial's best evaluation up to a rung."""
+    if best is None:
+        return True
+    return value < best - min_delta if mode == "min" else value > best + min_delta
+
+
+def best_row(rows: list[dict[str, Any]], monitor: str, mode: str, min_delta: float = 0.0) -> dict[str, Any] | None:
+    """The evaluation a run's summary.json calls best among `rows`: the last to improve on all before it."""
+    best = None
+    for row in rows:
+        value = row.get(monitor)
+        if value is not None and improves(value, best[monitor] if best else None, mode, min_delta):
+            best = row
+    return best
 
 
 def parse_cell(text: Any) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,16 @@ class RunFolder:
         plot_run(self.path)
         if (self.path / "diagnostics.csv").is_file():
             plot_layers(self.path)
+
+
+def checkpoint_state(path: str | Path) -> dict[str, Any] | None:
+    """The JSON state of a checkpoint.npz (epoch, step, ...), reading none of its arrays; None when there is
+    no readable checkpoint."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return json.loads(str(archive[STATE_KEY]))
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        return None
 
 
 def make_folders(path: Path) -> list[Path]:

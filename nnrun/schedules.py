@@ -18,6 +18,7 @@ Decay = Annotated[float, Field(gt=0, le=1, description="factor the rate is multi
 
 class Schedule(Configurable):
     type_name: ClassVar[str]
+    uses_budget: ClassVar[bool] = False  # its rates depend on total_steps: a longer run has other rates
 
     def lr(self, base_lr: float, epoch: int, step: int, steps_per_epoch: int, total_steps: int) -> float:
         raise NotImplementedError
@@ -71,6 +72,8 @@ class Cosine(Schedule):
 
     min_lr + ½·(base - min_lr)·(1 + cos(π·step / total_steps)); min_lr after the last step.
     """
+
+    uses_budget = True
 
     def __init__(self, min_lr: Annotated[float, Field(ge=0, description="rate reached at the last step")] = 0.0):
         self.min_lr = min_lr

@@ -1,10 +1,10 @@
 """The training loop: mini-batches, evaluation, early stopping and checkpoints, written into a RunFolder.
 
-`train(config)` and `resume(run_dir)` are the Python API behind `nnrun train`; both return a Run.
-Both take `until`: pause the run at that point of its budget (epochs, or steps when the config sets
-train.max_steps), leaving a checkpoint there and status `paused`. A sweep's halving schedule trains its
-trials rung by rung this way; a paused run resumed to its end equals one trained straight, byte for byte,
-since everything that depends on the budget (a schedule, the last evaluation) is computed from the config's.
+`train(config)` is the Python API behind `nnrun train` (nnrun.resuming continues a run). `until` pauses a
+run at that point of its budget (epochs, or steps with train.max_steps), with a checkpoint there and status
+`paused`: a sweep's halving schedule trains its trials rung by rung so, and a paused run resumed to its end
+equals one trained straight, since what depends on the budget (a schedule, the last evaluation) is computed
+from the config's.
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ from nnrun.io import format_value
 from nnrun.losses import l2_penalty
 from nnrun.model import Sequential, check_fits
 from nnrun.optimizers import clip_grad_norm
+from nnrun.precompile import run_kernels_once
 from nnrun.probe import Probe
 from nnrun.registry import LOSSES, OPTIMIZERS, SCHEDULES
 from nnrun.reporter import Reporter, RunStart, Silent
-from nnrun.results import FINISHED, Run, load_run
+from nnrun.results import FINISHED, Run, improves, load_run
 from nnrun.run_folder import RESULTS_ROOT, RunFolder
 from nnrun.runtime import configure_threads, git_commit, machine, versions
 
@@ -85,26 +86,6 @@ def train(
         folder.discard()  # the data or the model did not check out: the empty folder goes too
         raise
     return trainer.fit(pause)
-
-
-def resume(
-    run_dir: str | Path, *, reporter: Reporter | None = None, plot: bool = True, until: int | None = None
-) -> Run:
-    """Continue a run from its last checkpoint to the same result an uninterrupted run gives (to `until`,
-    when given: a paused run continues to its next pause or to its end)."""
-    run = load_run(run_dir)
-    if run.status in FINISHED:
-        raise RunError(f"run {run.path} has already finished ({run.status})", hint="start a new run instead")
-    folder = RunFolder(run.path)
-    if not folder.checkpoint_path.is_file():
-        raise RunError(
-            f"run {run.path} has no checkpoint.npz to resume from",
-            hint="a checkpoint is written after each epoch; a run stopped in its first epoch must be started again",
-        )
-    config = config_from_dict(run.config, source=str(run.path / "config.yaml"))
-    trainer = Trainer(config, folder, reporter, plot=plot)
-    trainer.restore()
-    return trainer.fit(trainer.pause_step(until))
 
 
 class Trainer:
@@ -423,13 +404,7 @@ class Trainer:
         if value is None:
             return False
         delta = self.stopping.min_delta if self.stopping else 0.0
-        if p.best_value is None:
-            improved = True
-        elif self.monitor_mode == "min":
-            improved = value < p.best_value - delta
-        else:
-            improved = value > p.best_value + delta
-        if improved:
+        if improves(value, p.best_value, self.monitor_mode, delta):
             p.best_value, p.best_step, p.wait = value, p.step, 0
             if self.stopping and self.stopping.restore_best:
                 self.best_arrays = {k: v.copy() for k, v in self.model.state_arrays().items()}
@@ -501,30 +476,3 @@ class Trainer:
             summary["error"] = error
         self.folder.write_summary(summary, markdown=markdown)
         return summary
-
-
-def compile_kernels(config: Config) -> None:
-    """Compile (or load from numba's cache) the kernels a run of `config` calls, on a batch of zeros.
-
-    A sweep's driver calls it for each point before its workers start, so that they load the kernels from
-    the cache instead of all compiling them at once. A model that does not build raises its ShapeError.
-    """
-    resolved = config.resolved()
-    model = Sequential.from_config(resolved["model"], dtype=config.dtype, seed=config.seed)
-    xb = np.zeros((2, *model.input_shape), dtype=config.dtype)
-    run_kernels_once(model, LOSSES.build(resolved["loss"]), config, xb, np.zeros(2, dtype=np.int64))
-
-
-def run_kernels_once(model: Sequential, loss, config: Config, xb: np.ndarray, yb: np.ndarray) -> None:
-    """One training step and one evaluation pass of `model` (changed by it) on the batch (xb, yb)."""
-    logits = model.forward(xb, train=True)
-    _, dlogits = loss.value_and_grad(logits, yb)
-    model.backward(dlogits, input_grad=False)
-    opt = config.optimizer
-    optimizer = OPTIMIZERS.build(opt.spec())
-    params = model.params(opt.weight_decay, opt.decay_bias)
-    if opt.clip_norm:
-        clip_grad_norm(params, opt.clip_norm)
-    optimizer.setup(params)
-    optimizer.step(float(opt.lr))
-    model.forward(xb, train=False)

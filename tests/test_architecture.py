@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("model", ("nnrun.model", "nnrun.gradcheck", "nnrun.sanity")),
     ("run folders, read", ("nnrun.results", "nnrun.report")),
     ("evaluation and the run's writer", ("nnrun.evaluate", "nnrun.run_folder", "nnrun.reporter", "nnrun.probe")),
-    ("trainer", ("nnrun.trainer", "nnrun.verify", "nnrun.precompile")),
+    ("trainer", ("nnrun.trainer", "nnrun.resuming", "nnrun.verify", "nnrun.precompile")),
     ("sweep", ("nnrun.sweeps",)),
     ("the reports' experiments", ("nnrun.reproduce",)),
     ("bench", ("nnrun.bench",)),

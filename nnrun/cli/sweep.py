@@ -59,7 +59,11 @@ def sweep(
     apply_offline(offline)
     study = api.open_study(config, overrides or (), out=out, resume=resume, force=force)
     if dry_run:
-        Console().print(trials_table(study))
+        console = Console()
+        console.print(trials_table(study))
+        if study.plan.spec.schedule:
+            for line in api.rung_plan(study.plan):
+                console.print(line, highlight=False, markup=False)
         return
     reporter = None if quiet else RichSweepView()
     result = api.run_study(study, workers=workers, dask=dask, reporter=reporter, plot=not no_plot)

@@ -31,7 +31,7 @@ def train(
 
     Example: nnrun train configs/quickstart.yaml --set train.epochs=5
     """
-    from nnrun import trainer as api  # imported here: keeps `nnrun --help` fast
+    from nnrun import resuming, trainer  # imported here: keeps `nnrun --help` fast
     from nnrun.reporter import RichReporter
 
     apply_offline(offline)
@@ -42,8 +42,8 @@ def train(
                 "--resume continues a run with the config saved in its folder",
                 hint="drop CONFIG, --set and --out when resuming",
             )
-        api.resume(resume, reporter=reporter, plot=not no_plot)
+        resuming.resume(resume, reporter=reporter, plot=not no_plot)
     elif config is None:
         raise ConfigError("no config given", hint="usage: nnrun train CONFIG.yaml, or nnrun train --resume RUN_DIR")
     else:
-        api.train(config, overrides or (), out=out, reporter=reporter, plot=not no_plot)
+        trainer.train(config, overrides or (), out=out, reporter=reporter, plot=not no_plot)

@@ -19,6 +19,7 @@ from nnrun.config.schema import (
     OptimizerConfig,
     SweepConfig,
     SweepMetric,
+    SweepSchedule,
     TrainConfig,
     metric_direction,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "Override",
     "SweepConfig",
     "SweepMetric",
+    "SweepSchedule",
     "TrainConfig",
     "apply_overrides",
     "config_from_dict",

@@ -20,6 +20,7 @@ from nnrun.config.schema import (
     OptimizerConfig,
     SweepConfig,
     SweepMetric,
+    SweepSchedule,
     TrainConfig,
 )
 from nnrun.data.base import Loader
@@ -64,6 +65,12 @@ def config_reference() -> str:
             "See the Sweeps section for an example.",
         ),
         ("`sweep.metric`", SweepMetric, ""),
+        (
+            "`sweep.schedule`",
+            SweepSchedule,
+            "`schedule: halving` is short for `{type: halving}`. The rungs must fall on evaluations; "
+            "docs/sweeps.md has the rung plan, the guarantees and when halving misleads.",
+        ),
     ]
     for title, section, note in sections:
         out += [f"## {title}", "", _doc(section)]

@@ -10,7 +10,7 @@ import copy
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 # The component families: importing them fills the registries the schema validates against.
 from nnrun import data, layers, losses, optimizers, schedules  # noqa: F401
@@ -173,6 +173,32 @@ class SweepMetric(Section):
     )
 
 
+class SweepSchedule(Section):
+    """Stop losing points early: train every point to a first rung, then only the best 1/eta of them on to the
+    next, each trial continuing from its checkpoint (docs/sweeps.md). The resource is what the config trains
+    by: epochs, or steps when it sets train.max_steps; the config's budget is the last rung."""
+
+    type: Literal["halving", "hyperband"] = Field(
+        description="halving: successive halving of every point from `min`; hyperband: several halvings that "
+        "start at min, min·eta, ..., each point in one of them"
+    )
+    min: int = Field(1, gt=0, description="the first rung, in epochs (or steps with train.max_steps)")
+    eta: int = Field(3, ge=2, description="rungs grow by this factor and 1/eta of the points go on from each")
+    brackets: int | None = Field(
+        None, ge=1, description="hyperband: how many brackets, the most aggressive first; null = all of them"
+    )
+
+    @model_validator(mode="after")
+    def _brackets(self) -> SweepSchedule:
+        if self.brackets is not None and self.type != "hyperband":
+            raise ValueError("brackets applies to type: hyperband; halving is one bracket (drop brackets)")
+        return self
+
+
+def _schedule_shorthand(value: Any) -> Any:
+    return {"type": value} if isinstance(value, str) else value
+
+
 class SweepConfig(Section):
     """A study over this config, run by `nnrun sweep` (`nnrun train` ignores it): every combination of the
     parameters (grid) or `n_trials` seeded draws (random), each trained once per seed."""
@@ -194,6 +220,11 @@ class SweepConfig(Section):
     metric: SweepMetric = Field(default_factory=SweepMetric, description="what ranks the points (keys below)")
     retries: int = Field(
         2, ge=0, description="times a trial is started again after its worker process died (not after an error)"
+    )
+    schedule: Annotated[SweepSchedule | None, BeforeValidator(_schedule_shorthand)] = Field(
+        None,
+        description="null: every point to the full budget; halving or hyperband (a name, or a mapping with the "
+        "keys below): stop the points that lose early",
     )
 
     @model_validator(mode="after")

@@ -40,6 +40,42 @@ def parameter_problems(sweep: Any) -> list[Problem]:
     return problems
 
 
+BUDGET_KEYS = ("train.epochs", "train.max_steps")
+
+
+def schedule_problems(config: Any) -> list[Problem]:
+    """Problems of `sweep.schedule` against the rest of a valid Config: its budget is the last rung, so it
+    must be above `min` and the same for every point. The rungs against the evaluations are checked per point
+    by the sweep's plan (they may need the data's size)."""
+    sweep = config.sweep
+    if sweep is None or sweep.schedule is None:
+        return []
+    problems = []
+    for key in sweep.parameters:
+        paths = linked_paths(key) if isinstance(key, str) else []
+        if any(path in BUDGET_KEYS or path == "train" for path in paths):
+            problems.append(
+                Problem(
+                    ("sweep", "parameters", key),
+                    "a schedule trains every point to the same maximum, the config's budget, so the budget cannot "
+                    "be a parameter; set it in the config's train: section",
+                    at_key=True,
+                )
+            )
+    train = config.train
+    unit, maximum = ("steps", train.max_steps) if train.max_steps else ("epochs", train.epochs)
+    if sweep.schedule.min >= maximum:
+        key = "train.max_steps" if unit == "steps" else "train.epochs"
+        problems.append(
+            Problem(
+                ("sweep", "schedule", "min"),
+                f"the first rung, {sweep.schedule.min} {unit}, is not below the maximum, {key} = {maximum}; "
+                "lower min or raise the budget",
+            )
+        )
+    return problems
+
+
 def linked_paths(key: str) -> list[str]:
     """The key paths a parameter sets: one, or several written `a.b, c.d` whose values go together."""
     return [path.strip() for path in key.split(",")]

@@ -29,7 +29,7 @@ from nnrun.config.schema import (
     Config,
 )
 from nnrun.config.source import read_yaml
-from nnrun.config.sweep import parameter_problems
+from nnrun.config.sweep import parameter_problems, schedule_problems
 from nnrun.errors import ConfigError, kind_of
 from nnrun.initializers import DEFAULT_BIAS_INIT, DEFAULT_WEIGHT_INIT
 from nnrun.io import inline
@@ -103,7 +103,9 @@ def _validate(raw: dict[str, Any], problems: list[Problem]) -> Config | None:
     problems.extend(parameter_problems(prepared.get("sweep")))
     if problems:
         return None
-    return Config.model_validate(final)
+    config = Config.model_validate(final)
+    problems.extend(schedule_problems(config))
+    return None if problems else config
 
 
 def _check(registry, spec: Any, loc: tuple, problems: list[Problem], **options: Any) -> dict[str, Any] | None:

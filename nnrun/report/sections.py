@@ -103,7 +103,9 @@ def sweep_page(path: Path) -> tuple[str, list[Block], list[str]]:
     skipped += left_out(sweep)
     statuses = Counter(row["status"] for row in sweep.trials)
     states = ", ".join(f"{n} {status}" for status, n in statuses.items()) or "no trials yet"
-    blocks = [meta(f"sweep folder `{path}` · {sweep.spec['method']} over {', '.join(sweep.parameters)} · {states}")]
+    schedule = f" with {sweep.schedule['type']} (η={sweep.schedule['eta']})" if sweep.schedule else ""
+    method = f"{sweep.spec['method']} over {', '.join(sweep.parameters)}{schedule}"
+    blocks = [meta(f"sweep folder `{path}` · {method} · {states}")]
     blocks += [Block("heading", "Results")]
     if (path / "summary.md").is_file():
         blocks += markdown_blocks((path / "summary.md").read_text())
@@ -145,7 +147,8 @@ def caption(figure: Path) -> str:
         metric, parameter = stem.split("_vs_", 1)
         return f"{metric}, mean ± std over seeds, against {parameter}"
     for suffix, words in (("_heatmap", "mean {} in each cell of the grid"), ("_curves", "{} against epoch for "
-                          "each point, ± std across seeds")):  # fmt: skip
+                          "each point, ± std across seeds"), ("_rungs", "{} of every trial against the resource: the "
+                          "stopped ones fade at their rung, the ones that reached the top are drawn strong")):  # fmt: skip
         if stem.endswith(suffix):
             return words.format(stem.removesuffix(suffix))
     if stem == "boundaries":
@@ -156,13 +159,15 @@ def caption(figure: Path) -> str:
 def trials_table(sweep: Any) -> Block:
     metric = sweep.spec.get("metric", {})
     column = f"{metric.get('at', 'best')}_{metric.get('name', 'val_acc')}"
-    header = ["trial", "point", *sweep.parameters, "seed", "status", column, "seconds", "error"]
+    rung = ["rung"] if sweep.schedule else []  # the resource each trial reached
+    header = ["trial", "point", *sweep.parameters, "seed", "status", *rung, column, "seconds", "error"]
     rows = []
     for row in sweep.trials:
         error = str(row.get("error") or "")
+        reached = [number(row.get("rung"), "g")] if rung else []
         rows.append([str(row["trial"]), str(row["point"]), *(inline(row[p]) for p in sweep.parameters),
-                     str(row["seed"]), row["status"], number(row.get(column)), number(row.get("seconds"), ".1f"),
-                     error[:120] + ("…" if len(error) > 120 else "")])  # fmt: skip
+                     str(row["seed"]), row["status"], *reached, number(row.get(column)),
+                     number(row.get("seconds"), ".1f"), error[:120] + ("…" if len(error) > 120 else "")])  # fmt: skip
     return Block("table", header=header, rows=rows)
 
 

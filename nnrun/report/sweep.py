@@ -6,7 +6,9 @@
 - `<metric>_heatmap.<fmt>` for a sweep of two parameters: the mean in each cell;
 - `<metric>_curves.<fmt>`: each point's curve of the metric against epoch, with its band of ± std across
   seeds;
-- `boundaries.<fmt>` for a model of 2-D inputs: each point's decision boundary (its first seed), small multiples.
+- `boundaries.<fmt>` for a model of 2-D inputs: each point's decision boundary (its first seed), small multiples;
+- `<metric>_rungs.<fmt>` for a halving or Hyperband study (nnrun.report.rungs); the figures above then
+  compare the points that reached the top rung.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from nnrun.errors import RunError
 from nnrun.io import inline
 from nnrun.report.boundary import boundaries_figure, is_planar
+from nnrun.report.rungs import rungs_figure
 from nnrun.report.style import pyplot, save
 from nnrun.results import FINISHED, Sweep, load_run, load_sweep
 
@@ -37,12 +40,17 @@ def plot_sweep(sweep_dir: str | Path, metric: str | None = None, out: str | Path
             hint="run or resume the sweep, or choose --metric (test_acc, val_loss, ...)",
         )
     out = Path(out or sweep.path)
+    if sweep.schedule:  # points compare at the top rung; the rungs figure shows the others where they stopped
+        maximum = sweep.base["train"].get("max_steps") or sweep.base["train"]["epochs"]
+        rows = [row for row in rows if row.get("rung") == maximum] or rows
     written = [
         save(parameter_figure(sweep, rows, metric, p), out / f"{metric}_vs_{slug(p)}.{fmt}") for p in sweep.parameters
     ]
     if len(sweep.parameters) == 2:
         written.append(save(heatmap_figure(sweep, rows, metric), out / f"{metric}_heatmap.{fmt}"))
     written.append(save(curves_figure(sweep, metric), out / f"{metric}_curves.{fmt}"))
+    if sweep.schedule and sweep.rungs:
+        written.append(save(rungs_figure(sweep, metric), out / f"{metric}_rungs.{fmt}"))
     if is_planar(sweep.base):
         written.append(save(boundaries_figure(point_runs(sweep)), out / f"boundaries.{fmt}"))
     return written
@@ -52,7 +60,8 @@ def left_out(sweep: Sweep) -> list[str]:
     """Why each trial of the study that did not finish is missing from its figures."""
     reasons = []
     for trial in sweep.trials:
-        if trial.get("status") not in (*FINISHED, "stale"):  # stale: not part of the study any more
+        # stale: not part of the study any more; stopped: the rungs figure draws it to where it stopped
+        if trial.get("status") not in (*FINISHED, "stale", "stopped"):
             error = str(trial.get("error") or "").splitlines()
             why = f": {error[0]}" if error else ""
             reasons.append(

@@ -11,6 +11,7 @@ worker reaches. A worker that dies has its trial started again by the scheduler,
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Callable, Iterator
 
 from nnrun import THREAD_DEFAULTS
@@ -63,21 +64,33 @@ class DaskPool:
                 ) from None
             self.workers = sum(w["nthreads"] for w in self.client.scheduler_info()["workers"].values()) or 1
 
-    def run(self, jobs: list[Job], events: Callable[[tuple], None]) -> Iterator[Outcome]:
+    def run(self, jobs: deque[Job], events: Callable[[tuple], None]) -> Iterator[Outcome]:
+        """Outcomes as trials end; the caller may append to `jobs` while it reads them, as for LocalPool."""
         from distributed import as_completed
 
         futures = {}
-        for job in jobs:
-            future = self.client.submit(self.target, job, key=f"nnrun-trial-{job.trial}", pure=False)
-            futures[future] = job
-            events(("submitted", job.trial, 1))
+        pending = as_completed()
+
+        def submit() -> None:
+            while jobs:
+                job = jobs.popleft()
+                # a trial runs once a rung: each job of it is a task of its own
+                key = f"nnrun-trial-{job.trial}-{job.until if job.until is not None else 'end'}"
+                future = self.client.submit(self.target, job, key=key, pure=False)
+                futures[future] = job
+                pending.add(future)
+                events(("submitted", job.trial, 1))
+
+        submit()
         try:
-            for future in as_completed(futures):
+            for future in pending:
                 job = futures[future]
                 try:
-                    yield future.result()
+                    outcome = future.result()
                 except Exception as error:  # KilledWorker after the allowed failures, or a lost connection
-                    yield Outcome(job.trial, "failed", self.failure(error))
+                    outcome = Outcome(job.trial, "failed", self.failure(error))
+                yield outcome
+                submit()
         finally:
             for future in futures:
                 future.cancel()

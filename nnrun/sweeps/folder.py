@@ -18,8 +18,8 @@ import yaml
 
 from nnrun.errors import ConfigError, RunError
 from nnrun.io import atomic_write_text, csv_text, dump_yaml, read_csv
-from nnrun.results import SUMMARY_COLUMNS, TRIAL_COLUMNS
-from nnrun.sweeps.plan import Plan
+from nnrun.results import RUNG_COLUMNS, SUMMARY_COLUMNS, TRIAL_COLUMNS
+from nnrun.sweeps.plan import Plan, without_budget
 
 
 class SweepFolder:
@@ -47,7 +47,7 @@ class SweepFolder:
     def check_base(self, plan: Plan, force: bool) -> None:
         """Refuse to add trials of a changed base config to this folder, showing the change, unless forced."""
         saved = self.saved()
-        if saved is None or saved["base"] == plan.base or force:
+        if saved is None or saved["base"] == plan.base or force or raises_maximum(saved["base"], plan):
             return
         diff = difflib.unified_diff(
             dump_yaml(saved["base"]).splitlines(),
@@ -110,14 +110,34 @@ class SweepFolder:
         path = self.path / "trials.csv"
         return {row["trial"]: row for row in read_csv(path, text=["trial"])} if path.is_file() else {}
 
-    def write_trials(self, parameters: list[str], rows: list[dict[str, Any]]) -> None:
-        columns = TRIAL_COLUMNS[:3] + parameters + TRIAL_COLUMNS[3:]
+    def write_trials(self, parameters: list[str], rows: list[dict[str, Any]], scheduled: bool = False) -> None:
+        # with a schedule, `rung` (the resource each trial reached) follows `status`
+        after = TRIAL_COLUMNS.index("status") + 1
+        rung = ["rung"] if scheduled else []
+        columns = TRIAL_COLUMNS[:3] + parameters + TRIAL_COLUMNS[3:after] + rung + TRIAL_COLUMNS[after:]
         atomic_write_text(self.path / "trials.csv", csv_text(columns, rows))
 
     def write_summary(self, parameters: list[str], rows: list[dict[str, Any]], markdown: str) -> None:
-        columns = SUMMARY_COLUMNS[:1] + parameters + SUMMARY_COLUMNS[1:]
+        # with a schedule, `rung` and `stopped` come before `best`
+        scheduled = any("stopped" in row for row in rows)
+        at = SUMMARY_COLUMNS.index("best")
+        rung = ["rung", "stopped"] if scheduled else []
+        columns = SUMMARY_COLUMNS[:1] + parameters + SUMMARY_COLUMNS[1:at] + rung + SUMMARY_COLUMNS[at:]
         atomic_write_text(self.path / "summary.csv", csv_text(columns, rows))
         atomic_write_text(self.path / "summary.md", markdown)
+
+    def write_rungs(self, parameters: list[str], rows: list[dict[str, Any]]) -> None:
+        at = RUNG_COLUMNS.index("point") + 1
+        columns = RUNG_COLUMNS[:at] + parameters + RUNG_COLUMNS[at:]
+        atomic_write_text(self.path / "rungs.csv", csv_text(columns, rows))
+
+
+def raises_maximum(before: dict[str, Any], plan: Plan) -> bool:
+    """Whether the plan differs from the saved base only by a larger budget, which its trials continue to."""
+    if not plan.budget_free:
+        return False
+    key = "max_steps" if plan.base["train"].get("max_steps") else "epochs"
+    return without_budget(before) == without_budget(plan.base) and before["train"][key] < plan.base["train"][key]
 
 
 def _alive(pid: int) -> bool:

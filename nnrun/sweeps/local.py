@@ -42,11 +42,12 @@ class LocalPool:
         self.retries = retries
         self.target = target  # a module-level function(job, events): spawn imports it by name
 
-    def run(self, jobs: list[Job], events: Callable[[tuple], None]) -> Iterator[Outcome]:
+    def run(self, jobs: deque[Job], events: Callable[[tuple], None]) -> Iterator[Outcome]:
         """Outcomes as trials end; `events` hears ("started", trial, attempt), ("died", trial, how) and the
-        trials' own progress tuples."""
+        trials' own progress tuples. The caller may append to `jobs` while it reads the outcomes (a halving
+        schedule promotes trials as rungs complete): they run too."""
         context = multiprocessing.get_context("spawn")
-        queue = deque(jobs)
+        queue = jobs
         attempts: Counter[str] = Counter()
         idle: list[Worker] = []
         busy: dict[Connection, tuple[Worker, Job]] = {}

@@ -4,7 +4,11 @@ A trial is one parameter point trained with one seed. It is exactly the train ru
 `nnrun train CONFIG --set <the sweep's own --set> --set <its parameters> --set seed=S`: its config is made
 the same way, by applying those overrides to the file's data, and checked by the same validation. Its id is
 a hash of that resolved config (the thread count aside, which does not change the numbers), so a resumed
-sweep recognises the trials it has already run.
+sweep recognises the trials it has already run. With a schedule, where nothing depends on the budget, the
+hash leaves the budget out too: a study whose maximum is raised continues its trials from their checkpoints.
+
+A schedule's rungs are checked here against each point's evaluations, with the data's size where that
+decides them, so that a rung between evaluations is refused before anything runs.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,8 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from nnrun.config import LineMap, Override, SweepConfig, read_config, validate
+from nnrun.data import load_dataset
 from nnrun.errors import ConfigError, NnrunError
 from nnrun.io import inline
+from nnrun.registry import SCHEDULES
+from nnrun.sweeps.halving import Bracket, assign, ladder, resource_of
 from nnrun.sweeps.space import Point, point_overrides, points
 
 MAX_LISTED = 12  # trial errors listed before "... and N more"
@@ -52,10 +60,17 @@ class Plan:
     points: list[Point]
     trials: list[Trial]
     dropped: int  # random draws that repeated an earlier point
+    brackets: list[Bracket]  # without a schedule, one bracket of one rung: the budget
+    budget_free: bool = False  # trial ids leave the budget out (a schedule, and nothing depends on it)
 
     @property
     def base_id(self) -> str:
-        return config_hash(self.base)
+        return config_hash(without_budget(self.base) if self.budget_free else self.base)
+
+    @property
+    def resource(self) -> tuple[str, int]:
+        """What the trials train by, epochs or steps, and their maximum."""
+        return resource_of(self.base["train"])
 
 
 def plan_sweep(config: str | Path | dict[str, Any], overrides: Sequence[str | Override] = ()) -> Plan:
@@ -85,16 +100,25 @@ def plan_sweep(config: str | Path | dict[str, Any], overrides: Sequence[str | Ov
     errors: list[str] = []
     failing: set[int] = set()
     first_of: dict[str, int] = {}
+    rungs = Rungs(spec, source, lines, base) if spec.schedule else None
+    if rungs:
+        rungs.check(base)  # a problem of the base config is said once, not for every point
+    valid = []
     for number, point in enumerate(found, start=1):
         keyed = point_overrides(point)
         point_sets = [override for _, override in keyed]
         try:
             resolved = validate(copy.deepcopy(work), source, lines, point_sets).resolved()
-        except NnrunError as error:
+            if rungs:
+                rungs.check(resolved)  # data that cannot be loaded is no point's fault: its DataError goes up
+        except ConfigError as error:
             errors += point_errors(error, number, point, keyed, source, lines)
             failing.add(number)
             continue
-        key = config_hash(resolved)
+        valid.append((number, point, resolved, point_sets))
+    budget_free = bool(rungs and rungs.budget_free)  # known once every point is checked
+    for number, point, resolved, point_sets in valid:
+        key = config_hash(without_budget(resolved) if budget_free else resolved)
         if key in first_of:
             errors.append(
                 f"{source}: points {first_of[key]} and {number} of sweep.parameters give the same config "
@@ -106,14 +130,75 @@ def plan_sweep(config: str | Path | dict[str, Any], overrides: Sequence[str | Ov
         for seed in seeds:
             trial_config = {**copy.deepcopy(resolved), "seed": seed}
             sets = run_sets + tuple(o.text for o in point_sets) + (f"seed={seed}",)
-            trials.append(Trial(config_hash(trial_config), number, point, seed, trial_config, sets))
+            hashed = without_budget(trial_config) if budget_free else trial_config
+            trials.append(Trial(config_hash(hashed), number, point, seed, trial_config, sets))
     if errors:
         shown = errors[:MAX_LISTED] + ([f"... and {len(errors) - MAX_LISTED} more"] if len(errors) > MAX_LISTED else [])
         raise ConfigError(
             f"{len(failing)} of the sweep's {len(found)} parameter points are not valid configs:\n" + "\n".join(shown),
             hint="fix sweep.parameters (each point is checked as `nnrun train` would check it)",
         )
-    return Plan(checked.name, source, raw, tuple(o.text for o in overrides), base, spec, found, trials, dropped)
+    _, maximum = resource_of(base["train"])
+    if spec.schedule:
+        brackets = assign({number: key for key, number in first_of.items()}, spec.schedule.model_dump(), maximum)
+    else:
+        brackets = [Bracket(0, (maximum,), tuple(sorted(first_of.values())))]
+    return Plan(
+        checked.name, source, raw, tuple(o.text for o in overrides), base, spec, found, trials, dropped, brackets,
+        budget_free=budget_free,
+    )  # fmt: skip
+
+
+class Rungs:
+    """A schedule's rungs checked against each point's evaluations and data, before anything runs."""
+
+    def __init__(self, spec: SweepConfig, source: str, lines: LineMap | None, base: dict[str, Any]):
+        self.schedule = spec.schedule
+        self.metric = spec.metric.name
+        self.unit, self.maximum = resource_of(base["train"])
+        self.ladder = ladder(self.schedule.min, self.schedule.eta, self.maximum)
+        line = (lines or {}).get(("sweep", "schedule"))
+        self.where = f"{source}:{line[0]}" if line else f"{source}: sweep.schedule"
+        self.sizes: dict[str, dict[str, int]] = {}  # data section (as JSON) -> examples in each split
+        self.budget_free = True
+
+    def split_sizes(self, resolved: dict[str, Any]) -> dict[str, int]:
+        key = json.dumps(resolved["data"], sort_keys=True)
+        if key not in self.sizes:
+            splits = load_dataset(resolved["data"], resolved["seed"]).splits
+            self.sizes[key] = {name: len(split.y) for name, split in splits.items()}
+        return self.sizes[key]
+
+    def check(self, resolved: dict[str, Any]) -> None:
+        """A ConfigError for a rung between the point's evaluations, or a metric its data never gives."""
+        train = resolved["train"]
+        split = self.metric.split("_")[0]
+        needs_data = split != "train" or (self.unit == "epochs") == bool(train["eval_every"])
+        sizes = self.split_sizes(resolved) if needs_data else {}
+        if split != "train" and not sizes.get(split):
+            raise ConfigError(
+                f"sweep.schedule: the schedule ranks by {self.metric}, but the data has no {split} split, so it is "
+                "never evaluated",
+                where=self.where,
+                hint=f"rank by another metric (sweep.metric.name), or hold out a {split} split (data.{split})",
+            )
+        per_epoch = math.ceil(sizes["train"] / train["batch_size"]) if sizes else None
+        every = train["eval_every"] or per_epoch
+        steps = [rung * per_epoch if self.unit == "epochs" else rung for rung in self.ladder]
+        for rung, step in zip(self.ladder[:-1], steps):
+            if every and step % every:
+                at = f"epoch {rung} (step {step})" if self.unit == "epochs" else f"step {step}"
+                raise ConfigError(
+                    f"sweep.schedule: the rung at {at} falls between evaluations, which come every {every} steps"
+                    + ("" if train["eval_every"] else f" (once an epoch: {sizes['train']} examples in batches of "
+                       f"{train['batch_size']})"),
+                    where=self.where,
+                    hint="choose sweep.schedule.min and eta so that every rung is an evaluation, or set "
+                    "train.eval_every to divide them",
+                )  # fmt: skip
+        schedule = resolved["optimizer"]["schedule"]["type"]
+        if SCHEDULES.get(schedule).uses_budget or (every and steps[-1] % every):
+            self.budget_free = False  # a longer run would differ: raising the maximum starts trials anew
 
 
 def point_errors(
@@ -139,6 +224,13 @@ def label_of(point: Point) -> str:
 def inline_value(value: Any) -> str:
     """A value as a table or CSV cell: strings bare, everything else as one line of YAML."""
     return value if isinstance(value, str) else inline(value)
+
+
+def without_budget(resolved: dict[str, Any]) -> dict[str, Any]:
+    """The config with its budget key replaced by a marker: what a budget-free trial id hashes."""
+    train = dict(resolved["train"])
+    train["max_steps" if train.get("max_steps") else "epochs"] = "budget"
+    return {**resolved, "train": train}
 
 
 def config_hash(resolved: dict[str, Any]) -> str:

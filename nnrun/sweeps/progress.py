@@ -2,13 +2,15 @@
 
 The live view shows the trials done, running and failed, the time left, the best point so far, and a bar
 per running trial (steps, from its evaluations); a line per finished trial, and the summary table at the end.
+With a schedule it prints the rung plan first, counts jobs (a trial runs once a rung) and shows the rung in
+progress, the points left in it and the points promoted so far.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rich.console import Console
 from rich.markup import escape
@@ -16,7 +18,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from nnrun.results import FINISHED
-from nnrun.sweeps.summary import cell, shown_columns
+from nnrun.sweeps.summary import cell, compute_line, shown_columns
+
+if TYPE_CHECKING:
+    from nnrun.sweeps.scheduler import Scheduler
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,9 @@ class SweepStart:
     threads: int
     at: str  # each trial is read at its best or its last evaluation
     labels: dict[str, str]  # trial id -> "point 2 (model.hidden.units=500) seed 1"
+    plan: list[str] | None = None  # a schedule's rung plan, as text
+    done: int | None = None  # with a schedule: trials that reached the maximum before (else trials - to_run)
+    paused: int = 0  # with a schedule: trials paused at a rung before
 
 
 class SweepReporter(Protocol):
@@ -47,12 +55,48 @@ class SweepReporter(Protocol):
     def finish(self, rows: list[dict[str, Any]], parameters: list[str], metric: str) -> None:
         """The sweep ended (or was stopped): the summary rows, one per parameter point."""
 
+    def rungs(self, scheduler: Scheduler) -> None:
+        """With a schedule: where its brackets stand, after every trial that ended."""
+
 
 class SilentSweep:
     def start(self, sweep: SweepStart) -> None: ...
     def event(self, message: tuple) -> None: ...
     def trial_done(self, row: dict[str, Any], best: dict[str, Any] | None, metric: str) -> None: ...
     def finish(self, rows: list[dict[str, Any]], parameters: list[str], metric: str) -> None: ...
+    def rungs(self, scheduler: Scheduler) -> None: ...
+
+
+def decision_line(scheduler: Scheduler, rung: Any) -> str:
+    """`rung 1 (1 epochs): 3 of 9 points go on (1, 2, 9); best 0.8278 (point 9)`."""
+    name = f"bracket {rung.bracket} " if len(scheduler.brackets) > 1 else ""
+    values = {point: value for point, value in rung.values.items() if value is not None}
+    best = ""
+    if values:
+        pick = max if scheduler.goal == "max" else min
+        point = pick(values, key=lambda p: values[p])
+        best = f"; best {scheduler.metric} {values[point]:.4f} (point {point})"
+    return (
+        f"{name}rung {rung.index + 1} ({rung.resource} {scheduler.unit}): {len(rung.promoted)} of "
+        f"{len(rung.points)} points go on ({', '.join(map(str, rung.promoted))}){best}"
+    )
+
+
+def rung_note(scheduler: Scheduler) -> str:
+    """`rung 2 of 3 (3 epochs): 9 points, 5 trials left; 27 promoted so far`, a part per bracket at work."""
+    parts = []
+    for bracket in scheduler.brackets:
+        walk = scheduler.walk(bracket)
+        last = walk[-1]
+        if not last.waiting:
+            continue
+        promoted = sum(len(rung.promoted or []) for rung in walk)
+        name = f"bracket {bracket.index} " if len(scheduler.brackets) > 1 else ""
+        parts.append(
+            f"{name}rung {last.index + 1} of {len(bracket.rungs)} ({last.resource} {scheduler.unit}): "
+            f"{len(last.points)} points, {len(last.waiting)} trials left; {promoted} promoted so far"
+        )
+    return "; ".join(parts)
 
 
 class RichSweepView(SilentSweep):
@@ -61,17 +105,25 @@ class RichSweepView(SilentSweep):
         self.progress: Progress | None = None
         self.tasks: dict[str, Any] = {}
         self.failed = 0
+        self.note = ""
+        self.scheduler: Scheduler | None = None
+        self.rung_text = ""  # where the schedule stands, before the overall bar's note
+        self.decided: set[tuple[int, int]] = set()  # (bracket, rung) whose decision was printed
+        self.sweep: SweepStart | None = None
 
     def start(self, sweep: SweepStart) -> None:
         self.sweep = sweep
-        done = sweep.trials - sweep.to_run
+        done = sweep.trials - sweep.to_run if sweep.done is None else sweep.done
         self.console.print(
             f"[bold]{sweep.name}[/]: {sweep.points} points × {sweep.seeds} seeds = {sweep.trials} trials"
             + (f", {done} done before" if done else "")
+            + (f", {sweep.paused} paused at a rung" if sweep.paused else "")
             + (f", {sweep.stale} stale (no longer in the spec)" if sweep.stale else "")
-            + f"\n{sweep.to_run} to run on {sweep.workers} worker(s) × {sweep.threads} thread(s); "
-            f"results in {sweep.path}"
+            + f"\n{sweep.to_run} {'jobs (a trial runs once a rung)' if sweep.plan else ''} to run on "
+            f"{sweep.workers} worker(s) × {sweep.threads} thread(s); results in {sweep.path}"
         )
+        for line in sweep.plan or []:
+            self.console.print(escape(line), highlight=False)
         if not sweep.to_run:
             return
         # few redraws a second: the driver shares the cores with the trials
@@ -85,7 +137,7 @@ class RichSweepView(SilentSweep):
             console=self.console,
             refresh_per_second=2,
         )
-        self.overall = self.progress.add_task("trials", total=sweep.to_run, note="")
+        self.overall = self.progress.add_task("jobs" if sweep.plan else "trials", total=sweep.to_run, note="")
         self.progress.start()
 
     def event(self, message: tuple) -> None:
@@ -108,12 +160,14 @@ class RichSweepView(SilentSweep):
 
     def trial_done(self, row: dict[str, Any], best: dict[str, Any] | None, metric: str) -> None:
         label = escape(self.sweep.labels.get(row["trial"], row["trial"]))
+        at = self.sweep.at
+        shown = ", ".join(
+            f"{key} {row[f'{at}_{key}']:.4f}" for key in (metric, "test_acc") if row.get(f"{at}_{key}") is not None
+        )
         if row["status"] in FINISHED:
-            at = self.sweep.at
-            shown = ", ".join(
-                f"{key} {row[f'{at}_{key}']:.4f}" for key in (metric, "test_acc") if row.get(f"{at}_{key}") is not None
-            )
             self.console.print(f"[green]done[/] {label}: {shown or row['status']}, {row.get('seconds') or 0:.1f} s")
+        elif row["status"] in ("paused", "stopped"):  # at a rung: the schedule decides when the rung is full
+            self.console.print(f"[cyan]rung[/] {label}: {row.get('rung')} {self.scheduler.unit}, {shown}")
         else:
             self.failed += 1
             self.console.print(f"[red]{row['status']}[/] {label}: {escape(row.get('error') or '')}", highlight=False)
@@ -121,10 +175,22 @@ class RichSweepView(SilentSweep):
             return
         if row["trial"] in self.tasks:
             self.progress.remove_task(self.tasks.pop(row["trial"]))
-        note = f"running {len(self.tasks)}, failed {self.failed}"
+        self.note = f"running {len(self.tasks)}, failed {self.failed}"
         if best is not None and best.get(f"{metric}_mean") is not None:
-            note += f", best so far: point {best['point']} {metric} {best[f'{metric}_mean']:.4f}"
-        self.progress.update(self.overall, advance=1, note=note)
+            self.note += f", best so far: point {best['point']} {metric} {best[f'{metric}_mean']:.4f}"
+        self.progress.update(self.overall, advance=1, note=self.rung_text + self.note)
+
+    def rungs(self, scheduler: Scheduler) -> None:
+        self.scheduler = scheduler  # for the units, the decisions and the compute line at the end
+        for rung in scheduler.rungs():
+            if rung.promoted is not None and (rung.bracket, rung.index) not in self.decided:
+                self.decided.add((rung.bracket, rung.index))
+                if self.sweep is not None:  # decisions taken before this run started are not news
+                    self.console.print(decision_line(scheduler, rung), highlight=False)
+        text = rung_note(scheduler)
+        self.rung_text = escape(text) + "; " if text else ""
+        if self.progress is not None:
+            self.progress.update(self.overall, note=self.rung_text + self.note)
 
     def finish(self, rows: list[dict[str, Any]], parameters: list[str], metric: str) -> None:
         if self.progress is not None:
@@ -134,12 +200,20 @@ class RichSweepView(SilentSweep):
         for parameter in parameters:
             table.add_column(escape(parameter))
         table.add_column("seeds", justify="right")
+        scheduler = self.scheduler
+        if scheduler is not None:
+            table.add_column(scheduler.unit, justify="right")
         shown = shown_columns(rows)
         for _, title in shown:
             table.add_column(title, justify="right")
         for row in rows:
             cells = [str(row["point"]), *(escape(str(row[p])) for p in parameters), str(row["seeds"])]
+            if scheduler is not None:
+                cells.append(f"{'–' if row.get('rung') is None else row['rung']}{' stopped' if row['stopped'] else ''}")
             cells += [cell(row, key) for key, _ in shown]
-            table.add_row(*cells, style="bold green" if row["best"] else None)
+            style = "bold green" if row["best"] else "dim" if row.get("stopped") else None
+            table.add_row(*cells, style=style)
         self.console.print(table)
+        if scheduler is not None:
+            self.console.print(compute_line(scheduler))
         self.console.print(f"results in {self.sweep.path}")

@@ -3,13 +3,16 @@
 `sweep(...)` is the Python API behind `nnrun sweep`; `open_study(...)` alone is its dry run. The same command
 run again on the same folder resumes it: finished trials (matched by their config hash) are kept, killed
 ones continue from their checkpoints, failed ones run again, and trials the spec no longer has are stale.
+
+Which trials run, and how far, comes from the Scheduler (nnrun.sweeps.scheduler): all of them to the end,
+or with a halving schedule rung by rung, each promotion decided from what the trial folders hold.
 """
 
 from __future__ import annotations
 
 import copy
 import os
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,16 +21,18 @@ from typing import Any
 from nnrun.config import Override, config_from_dict
 from nnrun.errors import ConfigError, NnrunError, RunError
 from nnrun.io import atomic_write_text, dump_yaml
+from nnrun.precompile import compile_kernels
 from nnrun.report.sweep import plot_sweep
 from nnrun.results import Sweep, load_run, load_sweep
 from nnrun.run_folder import RESULTS_ROOT
 from nnrun.sweeps.folder import SweepFolder
+from nnrun.sweeps.halving import plan_lines
 from nnrun.sweeps.local import LocalPool
 from nnrun.sweeps.plan import Plan, Trial, label_of, plan_sweep
 from nnrun.sweeps.progress import SilentSweep, SweepReporter, SweepStart
-from nnrun.sweeps.summary import markdown, summarize, trial_row
+from nnrun.sweeps.scheduler import Scheduler
+from nnrun.sweeps.summary import markdown, rung_rows, summarize, trial_row
 from nnrun.sweeps.worker import Job, trial_state
-from nnrun.trainer import compile_kernels
 
 
 @dataclass
@@ -38,6 +43,7 @@ class Study:
     folder: SweepFolder
     states: dict[str, str]  # trial id -> done, resume, rerun or new (nnrun.sweeps.worker.trial_state)
     stale: list[str]
+    scheduler: Scheduler
 
     def label(self, trial: Trial) -> str:
         return f"point {trial.point} ({label_of(trial.params)}) seed {trial.seed}"
@@ -77,7 +83,8 @@ def open_study(
         plan.source = str(folder.path / "config.yaml")  # the commands in trials.csv need a file to name
     states = {trial.id: trial_state(folder.trial_dir(trial.id)) for trial in plan.trials}
     present = sorted(path.name for path in folder.trials_dir.glob("*") if path.is_dir())
-    return Study(plan, folder, states, [name for name in present if name not in states])
+    stale = [name for name in present if name not in states]
+    return Study(plan, folder, states, stale, Scheduler(plan, folder.trial_dir))
 
 
 def sweep(
@@ -112,14 +119,16 @@ def run_study(
     then, unless `plot` is False, its figures (nnrun.report.sweep) and each trial's curves."""
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers must be at least 1 (got {workers})")
-    pending = [trial for trial in study.plan.trials if study.states[trial.id] != "done"]
+    scheduler = study.scheduler
+    # the trials that may still train: with a schedule, any that has not reached the maximum
+    pending = [trial for trial in study.plan.trials if not scheduler.progress[trial.id].has_reached(scheduler.maximum)]
     if pending:
         precompile(pending)  # a bad model is named here, with its point, before any worker starts
     with study.folder.locked():  # a second driver on this folder is refused
-        if executor is None and pending:
+        if executor is None and scheduler.jobs():
             executor = make_executor(workers, dask, study.plan.spec.retries)
         try:
-            execute(study, pending, executor, workers, reporter or SilentSweep(), plot)
+            execute(study, executor, workers, reporter or SilentSweep(), plot)
         finally:
             if executor is not None and hasattr(executor, "close"):
                 executor.close()
@@ -134,15 +143,9 @@ def make_executor(workers: int | None, dask: str | None, retries: int) -> Any:
     return LocalPool(workers or os.cpu_count() or 1, retries)
 
 
-def execute(
-    study: Study,
-    pending: list[Trial],
-    executor: Any,
-    workers: int | None,
-    reporter: SweepReporter,
-    plot: bool,
-) -> None:
-    plan, folder = study.plan, study.folder
+def execute(study: Study, executor: Any, workers: int | None, reporter: SweepReporter, plot: bool) -> None:
+    """Run the scheduler's jobs, and the ones each ended trial makes due, writing the tables after every one."""
+    plan, folder, scheduler = study.plan, study.folder, study.scheduler
     cores = os.cpu_count() or 1
     slots = executor.workers if executor is not None else (workers or cores)
     user_threads = plan.base["train"]["threads"]
@@ -156,43 +159,78 @@ def execute(
         atomic_write_text(folder.path / "config.yaml", dump_yaml(plan.raw))
     previous = folder.previous_trials()
     attempts: Counter[str] = Counter({k: int(v.get("attempts") or 0) for k, v in previous.items()})
+    seconds = {k: v.get("seconds") for k, v in previous.items()}
     by_id = {trial.id: trial for trial in plan.trials}
-    rows = {trial.id: study_row(study, trial, previous, command_threads) for trial in plan.trials}
     parameters = list(plan.spec.parameters)
+
+    def row_of(trial: Trial) -> dict[str, Any]:
+        row = study_row(study, trial, previous, command_threads)
+        row.update(attempts=attempts[trial.id], seconds=seconds.get(trial.id))
+        return row
+
+    rows = {trial.id: row_of(trial) for trial in plan.trials}
 
     def event(message: tuple) -> None:
         if message[0] in ("started", "submitted"):
             attempts[message[1]] += 1
         reporter.event(message)
 
+    queue: deque[Job] = deque()
+    busy: set[str] = set()
+
+    def feed() -> None:
+        for trial, until in scheduler.jobs(busy):
+            config = with_threads(trial.config, threads)
+            queue.append(Job(trial.id, str(folder.trial_dir(trial.id).resolve()), config, plot, until))
+            busy.add(trial.id)
+
+    feed()
+    if plan.spec.schedule:
+        reporter.rungs(scheduler)  # before start: the decisions already taken are not news
     reporter.start(
         SweepStart(
             name=plan.name, path=folder.path, points=len(plan.points), seeds=len(plan.spec.seeds or [0]),
-            trials=len(plan.trials), to_run=len(pending), stale=len(study.stale), workers=slots, threads=threads,
-            at=plan.spec.metric.at, labels={trial.id: study.label(trial) for trial in plan.trials},
+            trials=len(plan.trials), to_run=scheduler.remaining(), stale=len(study.stale), workers=slots,
+            threads=threads, at=plan.spec.metric.at, labels={trial.id: study.label(trial) for trial in plan.trials},
+            plan=rung_plan(plan) if plan.spec.schedule else None,
+            done=sum(scheduler.progress[t.id].has_reached(scheduler.maximum) for t in plan.trials),
+            paused=sum(scheduler.progress[t.id].status == "paused" for t in plan.trials),
         )
     )  # fmt: skip
-    jobs = [Job(t.id, str(folder.trial_dir(t.id).resolve()), with_threads(t.config, threads), plot) for t in pending]
+
+    def write_tables() -> tuple[list[dict[str, Any]], str]:
+        folder.write_trials(parameters, table(study, rows, previous), scheduled=bool(plan.spec.schedule))
+        summary, metric = summarize(plan, list(rows.values()), scheduler)
+        folder.write_summary(parameters, summary, markdown(plan, summary, metric, scheduler))
+        if plan.spec.schedule:
+            folder.write_rungs(parameters, rung_rows(scheduler))
+        return summary, metric
+
     try:
-        for outcome in executor.run(jobs, event) if jobs else ():
+        for outcome in executor.run(queue, event) if queue else ():
             trial = by_id[outcome.trial]
-            row = study_row(study, trial, previous, command_threads)
-            if outcome.status == "failed":  # also when its worker died, or it failed before writing a folder
-                row["status"] = "failed"
-            row.update(error=outcome.error or row["error"], seconds=round(outcome.seconds, 2))
-            row["attempts"] = attempts[trial.id]
-            rows[trial.id] = row
-            folder.write_trials(parameters, table(study, rows, previous))
-            summary, metric = summarize(plan, list(rows.values()))
-            reporter.trial_done(row, next((r for r in summary if r["best"]), None), metric)
+            busy.discard(trial.id)
+            scheduler.refresh(trial.id, failed=outcome.status == "failed")
+            feed()  # a rung this trial completed may promote others
+            # a trial continued from a paused rung adds its time; one started again replaces it
+            carried = seconds.get(trial.id) if rows[trial.id]["status"] in ("paused", "stopped") else None
+            seconds[trial.id] = round((carried or 0) + outcome.seconds, 2)
+            rows[trial.id] = row_of(trial)
+            rows[trial.id]["error"] = outcome.error or rows[trial.id]["error"]
+            for other in plan.trials:  # a decision changes other trials' status (stopped), nothing else
+                rows[other.id]["status"] = scheduler.status(other)
+            summary, metric = write_tables()
+            reporter.trial_done(rows[trial.id], next((r for r in summary if r["best"]), None), metric)
+            if plan.spec.schedule:
+                reporter.rungs(scheduler)
     finally:  # finished, failed or interrupted: the tables say what the folders hold
-        for trial in pending:
-            if rows[trial.id]["status"] == "pending":
-                rows[trial.id] = study_row(study, trial, previous, command_threads)
-                rows[trial.id]["attempts"] = attempts[trial.id]
-        folder.write_trials(parameters, table(study, rows, previous))
-        summary, metric = summarize(plan, list(rows.values()))
-        folder.write_summary(parameters, summary, markdown(plan, summary, metric))
+        for trial in plan.trials:
+            if trial.id in busy:
+                scheduler.refresh(trial.id)
+                rows[trial.id] = row_of(trial)
+        for trial in plan.trials:
+            rows[trial.id]["status"] = scheduler.status(trial)
+        summary, metric = write_tables()
         reporter.finish(summary, parameters, metric)
     if plot and any(row.get(f"{metric}_mean") is not None for row in summary):
         plot_sweep(folder.path)  # not after Ctrl-C: the tables are what an interrupted sweep owes
@@ -201,24 +239,23 @@ def execute(
 def study_row(study: Study, trial: Trial, previous: dict[str, dict], threads: int | None) -> dict[str, Any]:
     """A trial's row from what its folder holds (pending when it has not run), keeping earlier timings."""
     run_dir = study.folder.trial_dir(trial.id)
-    state = trial_state(run_dir)
+    progress = study.scheduler.progress[trial.id]
     # a trial killed before its config.yaml was written has nothing to read: it is pending, and runs again
-    run = load_run(run_dir) if state != "new" and (run_dir / "config.yaml").is_file() else None
-    status = run.status if run is not None else "pending"
-    if state == "resume":
-        status = "interrupted"
+    run = load_run(run_dir) if progress.status != "new" and (run_dir / "config.yaml").is_file() else None
     before = previous.get(trial.id, {})
     ran_with = run.config["train"]["threads"] if run is not None else threads
+    extra = {"rung": progress.reached()} if study.plan.spec.schedule else {}
     return trial_row(
         trial,
         run,
-        status,
+        study.scheduler.status(trial),
         error=(run.summary.get("error") if run is not None else None),
         seconds=before.get("seconds"),
         threads=ran_with,
         attempts=before.get("attempts") or 0,
         run_dir=f"trials/{trial.id}",
         command=trial.command(study.plan.source, ran_with if threads is not None else None),
+        **extra,
     )
 
 
@@ -226,6 +263,11 @@ def table(study: Study, rows: dict[str, dict], previous: dict[str, dict]) -> lis
     """The trials.csv rows: the plan's in order, then the stale trials an earlier spec had."""
     stale = [{**previous.get(name, {"trial": name}), "status": "stale"} for name in study.stale]
     return list(rows.values()) + stale
+
+
+def rung_plan(plan: Plan) -> list[str]:
+    unit, _ = plan.resource
+    return plan_lines(plan.brackets, plan.spec.schedule.model_dump(), unit, len(plan.spec.seeds or [0]))
 
 
 def with_threads(config: dict[str, Any], threads: int) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """The sweep's tables: a trials.csv row per trial, and a summary row per parameter point (mean ± std over
 the seeds that finished), the best point by the spec's metric marked.
 
-std is the sample standard deviation (n - 1 in the denominator), empty for a single seed.
+With a schedule, a point is read at its last rung: the top for the points that got there, the rung where
+it stopped for the others, which are listed below them and never marked best. rungs.csv has each rung's
+points and decisions. std is the sample standard deviation (n - 1 in the denominator), empty for one seed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from nnrun.config import SweepMetric, metric_direction
 from nnrun.results import FINISHED, SPLIT_METRICS, Run
 from nnrun.sweeps.plan import Plan, Trial, inline_value
+from nnrun.sweeps.scheduler import Rung, Scheduler
 
 
 def trial_row(trial: Trial, run: Run | None, status: str, **extra: Any) -> dict[str, Any]:
@@ -28,10 +31,22 @@ def trial_row(trial: Trial, run: Run | None, status: str, **extra: Any) -> dict[
     return row
 
 
-def summarize(plan: Plan, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
+def summarize(
+    plan: Plan, rows: list[dict[str, Any]], scheduler: Scheduler | None = None
+) -> tuple[list[dict[str, Any]], str]:
     """Per point: how many seeds finished and failed, mean and std of each split metric, the best marked.
 
-    Returns the rows and the metric that ranked them (the spec's, e.g. val_acc)."""
+    Returns the rows and the metric that ranked them (the spec's, e.g. val_acc). With a schedule, each point
+    is read at its last rung (see the module's docstring)."""
+    if scheduler is not None and plan.spec.schedule:
+        return summarize_rungs(plan, rows, scheduler)
+    return summarize_points(plan, rows)
+
+
+def summarize_points(
+    plan: Plan, rows: list[dict[str, Any]], contenders: set[int] | None = None
+) -> tuple[list[dict[str, Any]], str]:
+    """summarize() over trials.csv-shaped rows; only `contenders` (default: every point) may be the best."""
     metric: SweepMetric = plan.spec.metric
     at = metric.at
     by_point: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -51,10 +66,74 @@ def summarize(plan: Plan, rows: list[dict[str, Any]]) -> tuple[list[dict[str, An
         summary["best"] = 0
         out.append(summary)
     ranked = [row for row in out if row.get(f"{metric.name}_mean") is not None]
+    if contenders is not None:
+        ranked = [row for row in ranked if row["point"] in contenders]
     if ranked:
         pick = max if metric_direction(metric.name, metric.goal) == "max" else min
         pick(ranked, key=lambda row: row[f"{metric.name}_mean"])["best"] = 1
     return out, metric.name
+
+
+def summarize_rungs(plan: Plan, rows: list[dict[str, Any]], scheduler: Scheduler) -> tuple[list[dict[str, Any]], str]:
+    """summarize() for a schedule: every trial read at its point's last rung, the top-rung points first."""
+    at = plan.spec.metric.at
+    seconds = {row["trial"]: row.get("seconds") for row in rows}
+    readings, where = [], {}
+    for point in range(1, len(plan.points) + 1):
+        shown, stopped = shown_rung(scheduler, point)
+        where[point] = (shown, stopped)
+        for trial in scheduler.trials_of.get(point, []):
+            progress = scheduler.progress[trial.id]
+            reading = progress.reading(shown.resource, at, scheduler.min_delta) if shown else None
+            status = "completed" if reading else ("failed" if progress.status == "failed" else "pending")
+            row = {"point": point, "status": status, "seconds": seconds.get(trial.id)}
+            row.update({f"{at}_{name}": (reading or {}).get(name) for name in ["epoch", *SPLIT_METRICS]})
+            readings.append(row)
+    top = {point for point, (shown, _) in where.items() if shown and shown.resource == scheduler.maximum}
+    out, metric = summarize_points(plan, readings, contenders=top)
+    for row in out:
+        shown, stopped = where[row["point"]]
+        row["rung"], row["stopped"] = (shown.resource if shown else None), int(stopped)
+    out.sort(key=lambda row: (row["point"] not in top, -(row["rung"] or 0), row["point"]))
+    return out, metric
+
+
+def shown_rung(scheduler: Scheduler, point: int) -> tuple[Rung | None, bool]:
+    """The rung a point is read at, its last one that all its trials reached (None before its first), and
+    whether the schedule stopped it there."""
+    last, stopped = scheduler.fate(point)
+    if not last.waiting:
+        return last, stopped
+    walk = scheduler.walk(scheduler.brackets[scheduler.bracket_of[point]])
+    before = [rung for rung in walk[: last.index] if point in rung.points]
+    return (before[-1] if before else None), False
+
+
+def rung_rows(scheduler: Scheduler) -> list[dict[str, Any]]:
+    """rungs.csv: each rung of each bracket with its points, their seed means and whether they went on."""
+    out = []
+    for rung in scheduler.rungs():
+        for point in rung.points:
+            readings = scheduler.readings(point, rung.resource) if not rung.waiting else []
+            out.append(
+                {
+                    "bracket": rung.bracket, "rung": rung.index, "resource": rung.resource, "point": point,
+                    **{p: inline_value(v) for p, v in scheduler.plan.points[point - 1].items()},
+                    "value": rung.values.get(point), "seeds": sum(r is not None for r in readings),
+                    "promoted": None if rung.promoted is None else int(point in rung.promoted),
+                }
+            )  # fmt: skip
+    return out
+
+
+def compute_line(scheduler: Scheduler) -> str:
+    """The resource the study used against the full grid's."""
+    full = len(scheduler.plan.trials) * scheduler.maximum
+    used = scheduler.used()
+    return (
+        f"Compute: {used:,.4g} of {full:,} {scheduler.unit} trained ({100 * used / full:.1f} % of the full grid: "
+        f"{len(scheduler.plan.trials)} trials × {scheduler.maximum} {scheduler.unit})."
+    )
 
 
 def mean_std(values: list[Any]) -> tuple[float | None, float | None]:
@@ -64,21 +143,25 @@ def mean_std(values: list[Any]) -> tuple[float | None, float | None]:
     return statistics.fmean(numbers), statistics.stdev(numbers) if len(numbers) > 1 else None
 
 
-def markdown(plan: Plan, rows: list[dict[str, Any]], metric: str) -> str:
+def markdown(plan: Plan, rows: list[dict[str, Any]], metric: str, scheduler: Scheduler | None = None) -> str:
     """The summary as a Markdown table: accuracies in %, mean ± std over seeds, the best row in bold."""
     parameters = list(plan.spec.parameters)
     shown = shown_columns(rows)
     at = plan.spec.metric.at
-    header = ["", *parameters, "seeds", *(title for _, title in shown), f"{at} epoch", "s/trial"]
-    lines = [
-        f"# {plan.name}: sweep of {len(plan.points)} points × {len(plan.spec.seeds or [plan.base['seed']])} seeds",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-    ]
+    schedule = plan.spec.schedule if scheduler is not None else None
+    unit = scheduler.unit if schedule else ""
+    header = ["", *parameters, "seeds", *([unit] if schedule else []), *(title for _, title in shown)]
+    header += [f"{at} epoch", "s/trial"]
+    title = f"# {plan.name}: sweep of {len(plan.points)} points × {len(plan.spec.seeds or [plan.base['seed']])} seeds"
+    if schedule:
+        title += f", {schedule_text(plan, scheduler)}"
+    lines = [title, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         cells = [str(row["point"]), *(str(row[p]) for p in parameters)]
         cells.append(f"{row['seeds']}" + (f" ({row['failed']} failed)" if row["failed"] else ""))
+        if schedule:
+            reached = "–" if row.get("rung") is None else f"{row['rung']}"
+            cells.append(reached + (" (stopped)" if row.get("stopped") else ""))
         cells += [cell(row, key) for key, _ in shown]
         cells.append("–" if row.get("epoch_mean") is None else f"{row['epoch_mean']:.3g}")
         cells.append("–" if row.get("seconds_mean") is None else f"{row['seconds_mean']:.1f}")
@@ -91,7 +174,25 @@ def markdown(plan: Plan, rows: list[dict[str, Any]], metric: str) -> str:
         f"Mean ± std over seeds, each trial read at its {at} evaluation. "
         f"Bold: the best point by {'mean ' + metric}{'' if goal == 'auto' else f' ({goal})'}.",
     ]
+    if schedule:
+        lines[-1] += (
+            f" A point is read at its last rung ({unit}): the points that reached the top rung, "
+            f"{scheduler.maximum}, come first and the best is one of them; a stopped point at the rung where it "
+            "stopped."
+        )
+        lines += ["", compute_line(scheduler)]
     return "\n".join(lines) + "\n"
+
+
+def schedule_text(plan: Plan, scheduler: Scheduler) -> str:
+    """`successive halving (η=3) over rungs 1, 3, 9 epochs`, or Hyperband with its brackets."""
+    schedule = plan.spec.schedule
+    if schedule.type == "halving":
+        rungs = ", ".join(map(str, scheduler.brackets[0].rungs))
+        return f"successive halving (η={schedule.eta}) over rungs {rungs} {scheduler.unit}"
+    return (
+        f"Hyperband (η={schedule.eta}), {len(scheduler.brackets)} brackets up to {scheduler.maximum} {scheduler.unit}"
+    )
 
 
 # the split metrics a summary table shows, with their column titles (summary.csv has train_loss too)

@@ -1,8 +1,8 @@
 """One trial, run where an executor puts it: a local worker process or a Dask worker.
 
-`run_trial(job)` is the whole of it: look at the trial's folder, resume what a killed attempt left, start
-anew what cannot be resumed, and report how it ended. It never raises for a failed trial (NaN loss, bad
-data): the error is the outcome, and the sweep goes on with the others.
+`run_trial(job)` is the whole of it: look at the trial's folder, resume what a killed attempt left (or a
+paused rung), start anew what cannot be resumed, and report how it ended. It never raises for a failed
+trial (NaN loss, bad data): the error is the outcome, and the sweep goes on with the others.
 """
 
 from __future__ import annotations
@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import numba
+import yaml
 from threadpoolctl import threadpool_info
 
 from nnrun.config import config_from_dict
 from nnrun.errors import NnrunError
 from nnrun.reporter import RunStart, Silent
 from nnrun.results import FINISHED
-from nnrun.trainer import resume, train
+from nnrun.resuming import budget_key, resume
+from nnrun.trainer import train
 
 
 @dataclass(frozen=True)
@@ -31,12 +33,13 @@ class Job:
     run_dir: str  # absolute: a Dask worker on another machine must reach it (a shared file system)
     config: dict[str, Any]  # resolved, with the thread count this trial runs with
     plot: bool = True  # the trial draws its curves.png
+    until: int | None = None  # pause at this rung (epochs, or steps with train.max_steps); None: to the end
 
 
 @dataclass
 class Outcome:
     trial: str
-    status: str  # the run's status (completed, early_stopped, failed, interrupted)
+    status: str  # the run's status (completed, early_stopped, paused, failed, interrupted)
     error: str | None = None
     seconds: float = 0.0  # wall time in the worker: data, compile, training and evaluation
     threads: dict[str, int] = field(default_factory=dict)  # numba's and BLAS's, as the trial ran
@@ -53,7 +56,7 @@ def trial_state(run_dir: Path) -> str:
         status = None
     if status in FINISHED:
         return "done"
-    if status in ("running", "interrupted") and (run_dir / "checkpoint.npz").is_file():
+    if status in ("running", "interrupted", "paused") and (run_dir / "checkpoint.npz").is_file():
         return "resume"
     return "rerun"
 
@@ -74,21 +77,47 @@ def run_trial(job: Job, events: Callable[[tuple], None] | None = None) -> Outcom
     run_dir = Path(job.run_dir)
     reporter = Events(job.trial, events) if events else Silent()
     state = trial_state(run_dir)
-    if state == "done":  # a Dask retry of a trial that had finished
-        return Outcome(job.trial, json.loads((run_dir / "summary.json").read_text())["status"])
+    key = budget_key(job.config["train"])
+    budget = job.config["train"][key]
+    saved, summary = read_folder(run_dir) if state in ("done", "resume") else ({}, {})
+    before = saved.get("train", {}).get(key)
+    if state in ("done", "resume") and before != budget:
+        # a study whose maximum was raised continues the trial; one lowered has it start again
+        state = "extend" if before and before < budget else "rerun"
+    if state == "done" or (summary.get("status") == "paused" and at_rung(summary, job)):
+        return Outcome(job.trial, summary["status"])  # a Dask retry of a trial that had got there
     try:
-        if state == "resume":
-            run = resume(run_dir, reporter=reporter, plot=job.plot)
+        if state in ("resume", "extend"):
+            run = resume(run_dir, reporter=reporter, plot=job.plot, until=job.until, budget=budget)
         else:
             if state != "new":
                 set_aside(run_dir)
-            run = train(config_from_dict(job.config), out=run_dir, reporter=reporter, plot=job.plot)
+            config = config_from_dict(job.config)
+            run = train(config, out=run_dir, reporter=reporter, plot=job.plot, until=job.until)
         status, error = run.status, None
     except NnrunError as failure:
         status, error = "failed", failure.message()
     except Exception as failure:  # a bug or a system error: the trial fails, the sweep goes on
         status, error = "failed", f"{type(failure).__name__}: {failure}"
     return Outcome(job.trial, status, error, time.perf_counter() - tick, thread_counts())
+
+
+def read_folder(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A trial folder's config.yaml and summary.json ({} for a file that cannot be read)."""
+    out = []
+    for name, parse in (("config.yaml", yaml.safe_load), ("summary.json", json.loads)):
+        try:
+            value = parse((run_dir / name).read_text())
+        except (OSError, ValueError, yaml.YAMLError):
+            value = None
+        out.append(value if isinstance(value, dict) else {})
+    return out[0], out[1]
+
+
+def at_rung(summary: dict[str, Any], job: Job) -> bool:
+    """Whether a paused trial's summary says it is paused at the job's rung already."""
+    where = summary.get("step") if job.config["train"].get("max_steps") else summary.get("epoch")
+    return job.until is not None and where == job.until
 
 
 def thread_counts() -> dict[str, int]:

@@ -137,7 +137,7 @@ COMPILE_AND_COUNT = """
 import json, os, sys, time
 from nnrun import kernels
 from nnrun.config.validate import load_config
-from nnrun.trainer import compile_kernels
+from nnrun.precompile import compile_kernels
 from numba.core.dispatcher import Dispatcher
 while not os.path.exists(sys.argv[2]):  # both processes start compiling at the same moment
     time.sleep(0.001)

@@ -134,3 +134,64 @@ def test_nnrun_train_resume_finishes_a_paused_run(tmp_path):
     run = nnrun.resume(tmp_path / "paused", plot=False)
     assert run.status == "completed"
     same_files(run.path, straight.path)
+
+
+@pytest.mark.parametrize(
+    "train, before, after",
+    [
+        ({"epochs": 2}, 2, 5),
+        ({"epochs": None, "max_steps": 30, "eval_every": 10}, 30, 60),  # ends mid-epoch: 23 steps an epoch
+    ],
+)
+def test_a_completed_run_continued_to_a_longer_budget_equals_a_straight_run(tmp_path, train, before, after):
+    config = cnn_config(**train)
+    config["optimizer"]["schedule"] = {"type": "step", "every": 1, "gamma": 0.8}
+    key = "epochs" if train.get("epochs") else "max_steps"
+    longer = {**config, "train": {**config["train"], key: after}}
+    straight = nnrun.train(longer, out=tmp_path / "straight", plot=False)
+    short = nnrun.train(config, out=tmp_path / "run", plot=False)
+    assert short.status == "completed"
+    run = nnrun.resume(short.path, budget=after, plot=False)
+    assert run.status == "completed" and run.config["train"][key] == after
+    same_files(run.path, straight.path)
+    assert f"budget {key} {before} -> {after}" in (run.path / "train.log").read_text()
+
+
+def test_a_paused_run_continued_to_a_longer_budget_equals_a_straight_run(tmp_path):
+    config = small_config(train={"epochs": 3, "batch_size": 32})
+    straight = nnrun.train(small_config(train={"epochs": 5, "batch_size": 32}), out=tmp_path / "straight", plot=False)
+    nnrun.train(config, out=tmp_path / "run", until=1, plot=False)
+    run = nnrun.resume(tmp_path / "run", budget=5, until=4, plot=False)
+    assert run.status == "paused"
+    run = nnrun.resume(tmp_path / "run", plot=False)
+    same_files(run.path, straight.path)
+
+
+def test_an_early_stopped_run_given_a_longer_budget_is_already_that_run(tmp_path):
+    train = {"batch_size": 32, "early_stopping": {"monitor": "val_acc", "patience": 1}}
+    config = small_config(optimizer={"type": "sgd", "lr": 0.3}, train={"epochs": 20, **train})
+    straight = nnrun.train({**config, "train": {"epochs": 40, **train}}, out=tmp_path / "straight", plot=False)
+    run = nnrun.train(config, out=tmp_path / "run", plot=False)
+    assert run.status == "early_stopped"
+    run = nnrun.resume(run.path, budget=40, plot=False)
+    same_files(run.path, straight.path)
+    assert run.config == straight.config
+    assert run.summary["total_steps"] == straight.summary["total_steps"]
+
+
+@pytest.mark.parametrize(
+    "train, schedule, why",
+    [
+        ({"epochs": 2}, {"type": "cosine"}, "computed over the whole budget"),
+        ({"epochs": None, "max_steps": 35, "eval_every": 10}, "constant", "its last evaluation, at step 35"),
+    ],
+)
+def test_a_continuation_that_could_not_equal_a_straight_run_is_refused(tmp_path, train, schedule, why):
+    config = small_config(optimizer={"type": "adam", "lr": 0.003, "schedule": schedule}, train=train)
+    run = nnrun.train(config, out=tmp_path / "run", plot=False)
+    metrics = (run.path / "metrics.csv").read_bytes()
+    key = "epochs" if train.get("epochs") else "max_steps"
+    with pytest.raises(RunError) as refused:
+        nnrun.resume(run.path, budget=train[key] * 2, plot=False)
+    assert why in refused.value.what
+    assert (run.path / "metrics.csv").read_bytes() == metrics and run.config == nnrun.load_run(run.path).config

@@ -30,7 +30,7 @@ from numba.core.dispatcher import Dispatcher
 from nnrun import kernels
 from nnrun.config.validate import config_from_dict, load_config
 from nnrun.sweeps.plan import plan_sweep
-from nnrun.trainer import compile_kernels
+from nnrun.precompile import compile_kernels
 for path in sorted(p for p in Path(sys.argv[1]).rglob("*.yaml") if p.name != "reports.yaml"):  # the manifest
     config = load_config(path)
     if config.sweep is None:
