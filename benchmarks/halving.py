@@ -1,6 +1,7 @@
 """Successive halving against the full grid (benchmarks/README.md, "Halving"), and the planning overhead.
 
     python benchmarks/halving.py study [--grid 81|351] [--seeds 0 1] [--workers 2] [--min 100] [--eta 3]
+    python benchmarks/halving.py project [--reuse]
     python benchmarks/halving.py plan [--trials 15000]
 
 study: report 003's grid on Fashion-MNIST (configs/reports/003_grid.yaml: 3 optimizers x 3 rates x 9
@@ -9,8 +10,13 @@ configs/studies/optimizer_grid.yaml), once as the full grid and once with halvin
 results/bench-halving/<grid>-<full|halving>/ (kept: run again, it resumes and trains nothing twice). It
 reports each one's wall time (summed over the invocations that ran it) and steps trained, the best point of
 each, and the halving study's best point in the full grid: its rank there and its distance from the grid's
-best in units of the seed std. Then it projects report 003's 486-point grid at its full budget (3000 steps
-of batch 400 on CIFAR-10's shape, the fit of `sweep.py grid` in results/sweep-grid.json) with halving.
+best in units of the seed std.
+
+project: report 003's 486-point grid at its full budget (3000 steps of batch 400, an evaluation of 15,000
+examples every 100 steps, on CIFAR-10's shape) with halving from 200 steps (eta 3), on 2 workers. A small
+halving study on random CIFAR-shaped data (the 8 compositions of `sweep.py grid`, 900 steps from 100)
+measures each job's fixed seconds and each step's seconds against the weights; the projection sums them
+over the 486-point plan, the survivors once with the mix's mean weights and once the widest.
 
 plan: the time open_study (what `nnrun sweep --dry-run` does before it prints) takes for a study of
 `--trials` trials on the digits, with halving and without, per trial.
@@ -45,10 +51,13 @@ def run(grid: str, seeds: list[int], workers: int, schedule: dict | None) -> dic
         sets.append(f"sweep.schedule={json.dumps(schedule)}")
     record_path = folder / "bench.json"
     record = json.loads(record_path.read_text()) if record_path.is_file() else {"runs": []}
-    tick = time.perf_counter()
-    result = sweep(GRIDS[grid], sets, out=folder, workers=workers, plot=True)
-    record["runs"].append(round(time.perf_counter() - tick, 1))
-    record_path.write_text(json.dumps(record) + "\n")
+    if (folder / "sweep.yaml").is_file() and not open_study(GRIDS[grid], sets, out=folder).scheduler.jobs():
+        result = nnrun.load_sweep(folder)  # done before: its invocations are the wall time
+    else:
+        tick = time.perf_counter()
+        result = sweep(GRIDS[grid], sets, out=folder, workers=workers, plot=True)
+        record["runs"].append(round(time.perf_counter() - tick, 1))
+        record_path.write_text(json.dumps(record) + "\n")
     steps = sum(trained_steps(folder, row) for row in result.trials)
     return {"folder": str(folder), "wall_seconds": sum(record["runs"]), "invocations": record["runs"],
             "steps": steps, "jobs": sum(int(row["attempts"] or 0) for row in result.trials),
@@ -84,27 +93,94 @@ def compare(full: dict, halving: dict, metric: str = "val_acc") -> dict:
     }
 
 
-def project_486(minimum: int, eta: int) -> dict:
-    """Report 003's 486 points at 3000 steps, with halving from `minimum`, on 2 workers: each job pays the
-    fit's per-trial intercept (data, compile, the last evaluation), each step its share of the weights' cost."""
-    fit = json.loads((HERE / "results" / "sweep-grid.json").read_text())
-    full_hours = fit["grid_486_hours_2_workers"]
-    intercept, slope = fit["fit"]["intercept"], fit["fit"]["slope_per_weight"]
+def project(args: argparse.Namespace) -> dict:
+    saved = HERE / "results" / "halving-project.json"
+    if args.reuse and saved.is_file():  # the measurement as it was; only the projection again
+        measured = json.loads(saved.read_text())["measured"]
+        return {"measured": measured, **project_486(measured, minimum=200, eta=3)}
+    import tempfile
+
+    import numpy as np
+
+    sample = [[100], [400], [200, 200], [400, 400], [100, 400, 100], [400, 100, 400], [200, 200, 200],
+              [400, 400, 400]]  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        rng = np.random.default_rng(0)
+        data = Path(tmp) / "cifar_shape.npz"
+        np.savez(
+            data,
+            x_train=rng.integers(0, 256, (50000, 3, 32, 32), dtype=np.uint8),
+            y_train=rng.integers(0, 10, 50000),
+            x_test=rng.integers(0, 256, (10000, 3, 32, 32), dtype=np.uint8),
+            y_test=rng.integers(0, 10, 10000),
+        )
+        config = {
+            "name": "project", "data": {"dataset": "npz", "path": str(data), "val": 5000, "flatten": True},
+            "model": {"input_shape": [3072], "layers": [{"type": "dense_stack", "units": [100], "name": "hidden"},
+                                                        {"type": "dense", "units": 10}]},
+            "optimizer": {"type": "adam", "lr": 2e-3},
+            "train": {"max_steps": 900, "batch_size": 400, "eval_every": 100},
+            "sweep": {"parameters": {"model.hidden.units": sample},
+                      "schedule": {"type": "halving", "min": 100, "eta": 3}},
+        }  # fmt: skip
+        tick = time.perf_counter()
+        result = sweep(config, out=Path(tmp) / "sweep", workers=2, plot=False)
+        wall = time.perf_counter() - tick
+        jobs, fixed, steps, per_step, sizes = 0, 0.0, [], [], []
+        for row in result.trials:
+            timings = result.run(row["trial"]).summary["timings"]
+            busy = timings["train_seconds"] + timings["eval_seconds"]
+            jobs += row["attempts"]
+            fixed += row["seconds"] - busy
+            steps.append(row["rung"])
+            per_step.append(busy / row["rung"])
+            sizes.append(weights(row["model.hidden.units"]))
+    slope, intercept = np.polyfit(np.array(sizes, dtype=float), np.array(per_step), 1)
+    measured = {"sample_wall_seconds": wall, "jobs": jobs, "job_fixed_seconds": fixed / jobs,
+                "step_seconds": {"intercept": intercept, "per_weight": slope}}  # fmt: skip
+    return {"measured": measured, **project_486(measured, minimum=200, eta=3)}
+
+
+def weights(units: list[int]) -> int:
+    sizes = [3072, *units, 10]
+    return sum(a * b for a, b in zip(sizes, sizes[1:]))
+
+
+def project_486(measured: dict, minimum: int, eta: int) -> dict:
+    """Hours on 2 workers for report 003's 486 points at 3000 steps: the full grid, and with halving from
+    `minimum`, its survivors of the mix's mean weights or the widest."""
     widths = (100, 200, 400)
     compositions = [[a] for a in widths] + [[a, b] for a in widths for b in widths]
     compositions += [[a, b, c] for a in widths for b in widths for c in widths]
-    weights = statistics.fmean(sum(x * y for x, y in zip([3072, *c, 10], [*c, 10])) for c in compositions)
+    mean = statistics.fmean(weights(c) for c in compositions)
+    widest = weights([400, 400, 400])
+    fixed, step = measured["job_fixed_seconds"], measured["step_seconds"]
+
+    def seconds(steps: float, size: float) -> float:
+        return steps * (step["intercept"] + step["per_weight"] * size)
+
     rungs = [minimum]
     while rungs[-1] * eta < 3000:
         rungs.append(rungs[-1] * eta)
     bracket = Bracket(0, (*rungs, 3000), tuple(range(486)))
     counts = bracket.planned(eta)
-    seconds = 0.0
-    for index, (rung, count) in enumerate(zip(bracket.rungs, counts)):
-        before = bracket.rungs[index - 1] if index else 0
-        seconds += count * (intercept + slope * weights * (rung - before) / 3000)
-    return {"rungs": list(bracket.rungs), "points": counts, "full_grid_hours": full_hours,
-            "halving_hours": seconds / 2 / 3600, "mean_weights": weights}  # fmt: skip
+    out = {"rungs": list(bracket.rungs), "points": counts, "mean_weights": mean}
+    out["full_grid_hours"] = 486 * (fixed + seconds(3000, mean)) / 2 / 3600
+    variants = {"mean_survivors": [mean] * 3, "widest_survivors": [widest] * 3}
+    studied = ROOT / "results" / "bench-halving" / "81-halving" / "rungs.csv"
+    if studied.is_file():  # the survivors' widths at each rung of the Fashion-MNIST study, on 3072 inputs
+        rows = nnrun.load_sweep(studied.parent).rungs
+        variants["fashion_study_survivors"] = [
+            statistics.fmean(weights(r["model.hidden.units"]) for r in rows if r["rung"] == index)
+            for index in (1, 2, 3)
+        ]
+    for name, survivors in variants.items():
+        total = 0.0
+        for index, (rung, count) in enumerate(zip(bracket.rungs, counts)):
+            size = mean if index == 0 else survivors[index - 1]
+            total += count * (fixed + seconds(rung - (bracket.rungs[index - 1] if index else 0), size))
+        out[f"halving_hours_{name}"] = total / 2 / 3600
+    return out
 
 
 def study(args: argparse.Namespace) -> dict:
@@ -115,7 +191,6 @@ def study(args: argparse.Namespace) -> dict:
     for name, result in (("full", full), ("halving", halving)):
         figures[name] = {k: v for k, v in result.items() if k != "summary"}
     figures["comparison"] = compare(full, halving)
-    figures["projection_486"] = project_486(args.min * 2, args.eta)  # 003 trains twice as many steps
     return figures
 
 
@@ -143,17 +218,18 @@ def plan(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=["study", "plan"])
+    parser.add_argument("what", choices=["study", "project", "plan"])
     parser.add_argument("--grid", choices=sorted(GRIDS), default="81")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--min", type=int, default=100)
     parser.add_argument("--eta", type=int, default=3)
     parser.add_argument("--trials", type=int, default=15000)
+    parser.add_argument("--reuse", action="store_true", help="project: the saved measurement, projected again")
     args = parser.parse_args()
-    figures = study(args) if args.what == "study" else plan(args)
+    figures = {"study": study, "project": project, "plan": plan}[args.what](args)
     figures["machine"] = machine()
-    name = f"halving-{args.grid}" if args.what == "study" else "halving-plan"
+    name = f"halving-{args.grid}" if args.what == "study" else f"halving-{args.what}"
     (HERE / "results" / f"{name}.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps(figures, indent=2))
 

@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from nnrun.config import Config, config_from_dict
+from nnrun.data import load_dataset
 from nnrun.errors import RunError
 from nnrun.reporter import Reporter
 from nnrun.results import FINISHED, Run, load_run
 from nnrun.run_folder import RunFolder
-from nnrun.trainer import Trainer
+from nnrun.trainer import DataLoad, Trainer
 
 
 def resume(
@@ -25,6 +26,7 @@ def resume(
     plot: bool = True,
     until: int | None = None,
     budget: int | None = None,
+    load: DataLoad = load_dataset,
 ) -> Run:
     """Continue a run from its last checkpoint to the same result an uninterrupted run gives (to `until`,
     when given: a paused run continues to its next pause or to its end).
@@ -50,7 +52,7 @@ def resume(
             f"run {run.path} has no checkpoint.npz to resume from",
             hint="a checkpoint is written after each epoch; a run stopped in its first epoch must be started again",
         )
-    trainer = Trainer(config, folder, reporter, plot=plot)
+    trainer = Trainer(config, folder, reporter, plot=plot, load=load)
     if resolved is not run.config:
         check_extension(trainer, run, before)
         folder.log(f"budget {key} {before} -> {budget}")

@@ -13,6 +13,7 @@ import contextlib
 import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import numpy as np
 
 from nnrun import kernels
 from nnrun.config import Config, config_from_dict, load_config, metric_direction
-from nnrun.data import batches, load_dataset
+from nnrun.data import Dataset, batches, load_dataset
 from nnrun.errors import ConfigError, DataError, RunError, TrainingDiverged, WriteError
 from nnrun.evaluate import evaluate
 from nnrun.io import format_value
@@ -35,6 +36,8 @@ from nnrun.reporter import Reporter, RunStart, Silent
 from nnrun.results import FINISHED, Run, improves, load_run
 from nnrun.run_folder import RESULTS_ROOT, RunFolder
 from nnrun.runtime import configure_threads, git_commit, machine, versions
+
+DataLoad = Callable[[dict[str, Any], int], Dataset]  # (the data section, the seed) -> the dataset
 
 
 @dataclass
@@ -66,11 +69,13 @@ def train(
     reporter: Reporter | None = None,
     plot: bool = True,
     until: int | None = None,
+    load: DataLoad = load_dataset,
 ) -> Run:
     """Train from a Config, a config path or a raw dict. Nothing is left behind unless the config and data check out.
 
     `plot=False` leaves out curves.png (the figures can be drawn later with `nnrun plot`); `until` pauses the
-    run there (in epochs, or steps with train.max_steps; see the module's docstring)."""
+    run there (in epochs, or steps with train.max_steps; see the module's docstring); `load(data, seed)` gives
+    the dataset (a sweep's worker keeps the last ones it loaded)."""
     if isinstance(config, Config):
         if overrides:
             config = config_from_dict(config.resolved(), overrides=overrides)
@@ -80,7 +85,7 @@ def train(
         config = load_config(config, overrides)
     folder = RunFolder.create(config.name, config.resolved(), out=out, root=results_root)
     try:
-        trainer = Trainer(config, folder, reporter, plot=plot)
+        trainer = Trainer(config, folder, reporter, plot=plot, load=load)
         pause = trainer.pause_step(until)
     except BaseException:
         folder.discard()  # the data or the model did not check out: the empty folder goes too
@@ -94,7 +99,15 @@ class Trainer:
     Construction loads and checks everything and writes nothing; `fit` writes every file through `folder`.
     """
 
-    def __init__(self, config: Config, folder: RunFolder, reporter: Reporter | None = None, *, plot: bool = True):
+    def __init__(
+        self,
+        config: Config,
+        folder: RunFolder,
+        reporter: Reporter | None = None,
+        *,
+        plot: bool = True,
+        load: DataLoad = load_dataset,
+    ):
         self.config = config
         self.plot = plot  # draw curves.png at the end
         self.resolved = config.resolved()
@@ -104,7 +117,7 @@ class Trainer:
         self.threads = configure_threads(config.train.threads)
 
         model_seed, shuffle_seed, augment_seed = np.random.SeedSequence(config.seed).spawn(3)
-        self.dataset = load_dataset(self.resolved["data"], config.seed)
+        self.dataset = load(self.resolved["data"], config.seed)
         if "train" not in self.dataset.splits or len(self.dataset.splits["train"].y) == 0:
             raise DataError(f"dataset '{self.dataset.name}' has no training examples", where="data")
         n_train = len(self.dataset.splits["train"].y)

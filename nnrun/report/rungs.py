@@ -34,7 +34,8 @@ def rungs_figure(sweep: Sweep, metric: str) -> Any:
     for trial in sweep.trials:
         if trial.get("status") != "stale":
             by_point[trial["point"]].append(trial)
-    palette = plt.get_cmap("viridis")
+    palette = plt.get_cmap("tab10")
+    order = {point: index for index, point in enumerate(sorted(top))}  # a colour for each survivor
     for ax, index in zip(axes[0], shown):
         bracket = brackets[index]
         for rung in sorted(bracket["rungs"]):
@@ -46,7 +47,7 @@ def rungs_figure(sweep: Sweep, metric: str) -> Any:
                 if not curve:
                     continue
                 xs = [row["step" if unit == "steps" else "epoch"] for row in curve]
-                color = colour(palette, point, sweep) if survivor else "0.45"
+                color = palette(order[point] % 10) if survivor else "0.45"
                 ax.plot(
                     xs, [row[metric] for row in curve], color=color, linewidth=1.6 if survivor else 0.8,
                     alpha=STRONG if survivor else FADED, zorder=2 if survivor else 1,
@@ -66,15 +67,11 @@ def rungs_figure(sweep: Sweep, metric: str) -> Any:
     axes[0][0].set_ylabel(metric.replace("_", " "))
     handles = [plt.Line2D([], [], color="0.45", alpha=FADED, label="stopped at a rung")]
     handles += [
-        plt.Line2D([], [], color=colour(palette, point, sweep), label=label(sweep, point)) for point in sorted(top)[:8]
+        plt.Line2D([], [], color=palette(order[point] % 10), label=label(sweep, point)) for point in sorted(top)[:8]
     ]
     axes[0][-1].legend(handles=handles, loc="lower right", fontsize=8)
     figure.suptitle(f"{sweep.base.get('name', '')}: {metric} of every trial (strong: reached {maximum} {unit})")
     return figure
-
-
-def colour(palette: Any, point: int, sweep: Sweep) -> Any:
-    return palette(0.15 + 0.7 * (point - 1) / max(len(sweep.summary) - 1, 1))
 
 
 def label(sweep: Sweep, point: int) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ import yaml
 from threadpoolctl import threadpool_info
 
 from nnrun.config import config_from_dict
+from nnrun.data import Dataset, load_dataset
 from nnrun.errors import NnrunError
 from nnrun.reporter import RunStart, Silent
 from nnrun.results import FINISHED
@@ -88,18 +90,36 @@ def run_trial(job: Job, events: Callable[[tuple], None] | None = None) -> Outcom
         return Outcome(job.trial, summary["status"])  # a Dask retry of a trial that had got there
     try:
         if state in ("resume", "extend"):
-            run = resume(run_dir, reporter=reporter, plot=job.plot, until=job.until, budget=budget)
+            run = resume(run_dir, reporter=reporter, plot=job.plot, until=job.until, budget=budget, load=kept_dataset)
         else:
             if state != "new":
                 set_aside(run_dir)
             config = config_from_dict(job.config)
-            run = train(config, out=run_dir, reporter=reporter, plot=job.plot, until=job.until)
+            run = train(config, out=run_dir, reporter=reporter, plot=job.plot, until=job.until, load=kept_dataset)
         status, error = run.status, None
     except NnrunError as failure:
         status, error = "failed", failure.message()
     except Exception as failure:  # a bug or a system error: the trial fails, the sweep goes on
         status, error = "failed", f"{type(failure).__name__}: {failure}"
     return Outcome(job.trial, status, error, time.perf_counter() - tick, thread_counts())
+
+
+KEPT_DATASETS = 2  # a worker keeps the datasets of its last two (data, seed) pairs, a study's seeds often
+_kept: OrderedDict[str, Dataset] = OrderedDict()
+
+
+def kept_dataset(data: dict[str, Any], seed: int) -> Dataset:
+    """load_dataset, keeping the last few in this worker: a halving study runs a trial once a rung, and
+    loading Fashion-MNIST again each time was a third of its workers' time (benchmarks/README.md, "Halving")."""
+    key = json.dumps([data, seed], sort_keys=True)
+    if key in _kept:
+        _kept.move_to_end(key)
+        return _kept[key]
+    dataset = load_dataset(data, seed)
+    _kept[key] = dataset
+    while len(_kept) > KEPT_DATASETS:
+        _kept.popitem(last=False)
+    return dataset
 
 
 def read_folder(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -152,3 +152,17 @@ def test_dry_run_prints_the_trials_and_writes_nothing(cli, tmp_path):
         assert trial.id in result.stdout
     assert not (tmp_path / "out").exists()
     assert not (tmp_path / "results").exists()
+
+
+def test_a_worker_keeps_the_datasets_of_its_last_trials():
+    from nnrun.sweeps import worker
+
+    worker._kept.clear()
+    first = worker.kept_dataset({"dataset": "moons", "n": 200}, 0)
+    assert worker.kept_dataset({"dataset": "moons", "n": 200}, 0) is first
+    other_seed = worker.kept_dataset({"dataset": "moons", "n": 200}, 1)
+    assert other_seed is not first and not (other_seed.splits["train"].x == first.splits["train"].x).all()
+    worker.kept_dataset({"dataset": "digits"}, 0)  # a third (data, seed) pair: the oldest is let go
+    assert worker.kept_dataset({"dataset": "moons", "n": 200}, 1) is other_seed
+    assert worker.kept_dataset({"dataset": "moons", "n": 200}, 0) is not first
+    worker._kept.clear()
