@@ -30,8 +30,12 @@ import argparse
 import json
 import math
 import statistics
+import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
+from sweep import SAMPLE, cifar_shaped, weights  # benchmarks/sweep.py, beside this script
 
 from nnrun.bench.timing import machine
 from nnrun.sweeps.halving import Bracket
@@ -98,29 +102,15 @@ def project(args: argparse.Namespace) -> dict:
     if args.reuse and saved.is_file():  # the measurement as it was; only the projection again
         measured = json.loads(saved.read_text())["measured"]
         return {"measured": measured, **project_486(measured, minimum=200, eta=3)}
-    import tempfile
-
-    import numpy as np
-
-    sample = [[100], [400], [200, 200], [400, 400], [100, 400, 100], [400, 100, 400], [200, 200, 200],
-              [400, 400, 400]]  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
-        rng = np.random.default_rng(0)
-        data = Path(tmp) / "cifar_shape.npz"
-        np.savez(
-            data,
-            x_train=rng.integers(0, 256, (50000, 3, 32, 32), dtype=np.uint8),
-            y_train=rng.integers(0, 10, 50000),
-            x_test=rng.integers(0, 256, (10000, 3, 32, 32), dtype=np.uint8),
-            y_test=rng.integers(0, 10, 10000),
-        )
+        data = cifar_shaped(Path(tmp))
         config = {
             "name": "project", "data": {"dataset": "npz", "path": str(data), "val": 5000, "flatten": True},
             "model": {"input_shape": [3072], "layers": [{"type": "dense_stack", "units": [100], "name": "hidden"},
                                                         {"type": "dense", "units": 10}]},
             "optimizer": {"type": "adam", "lr": 2e-3},
             "train": {"max_steps": 900, "batch_size": 400, "eval_every": 100},
-            "sweep": {"parameters": {"model.hidden.units": sample},
+            "sweep": {"parameters": {"model.hidden.units": SAMPLE},
                       "schedule": {"type": "halving", "min": 100, "eta": 3}},
         }  # fmt: skip
         tick = time.perf_counter()
@@ -139,11 +129,6 @@ def project(args: argparse.Namespace) -> dict:
     measured = {"sample_wall_seconds": wall, "jobs": jobs, "job_fixed_seconds": fixed / jobs,
                 "step_seconds": {"intercept": intercept, "per_weight": slope}}  # fmt: skip
     return {"measured": measured, **project_486(measured, minimum=200, eta=3)}
-
-
-def weights(units: list[int]) -> int:
-    sizes = [3072, *units, 10]
-    return sum(a * b for a, b in zip(sizes, sizes[1:]))
 
 
 def project_486(measured: dict, minimum: int, eta: int) -> dict:

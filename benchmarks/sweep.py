@@ -67,17 +67,23 @@ def weights(units: list[int]) -> int:
     return sum(a * b for a, b in zip(sizes, sizes[1:]))
 
 
+def cifar_shaped(folder: Path) -> Path:
+    """An .npz of random uint8 images of CIFAR-10's shape: 50,000 train and 10,000 test, 10 classes."""
+    rng = np.random.default_rng(0)
+    data = folder / "cifar_shape.npz"
+    np.savez(
+        data,
+        x_train=rng.integers(0, 256, (50000, 3, 32, 32), dtype=np.uint8),
+        y_train=rng.integers(0, 10, 50000),
+        x_test=rng.integers(0, 256, (10000, 3, 32, 32), dtype=np.uint8),
+        y_test=rng.integers(0, 10, 10000),
+    )
+    return data
+
+
 def grid(trials: list[list[int]]) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        rng = np.random.default_rng(0)
-        data = Path(tmp) / "cifar_shape.npz"
-        np.savez(
-            data,
-            x_train=rng.integers(0, 256, (50000, 3, 32, 32), dtype=np.uint8),
-            y_train=rng.integers(0, 10, 50000),
-            x_test=rng.integers(0, 256, (10000, 3, 32, 32), dtype=np.uint8),
-            y_test=rng.integers(0, 10, 10000),
-        )
+        data = cifar_shaped(Path(tmp))
         config = {
             "name": "grid",
             "data": {"dataset": "npz", "path": str(data), "val": 5000},

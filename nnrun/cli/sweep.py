@@ -39,7 +39,9 @@ def sweep(
     force: Annotated[
         bool, typer.Option("--force", help="Resume even though the base config changed (old trials go stale).")
     ] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the trials and run nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the trials (and a schedule's rung plan) and run nothing.")
+    ] = False,
     quiet: Quiet = False,
     no_plot: NoPlot = False,
     offline: Offline = False,
@@ -47,7 +49,8 @@ def sweep(
 ) -> None:
     """Run every trial of the config's sweep: section and write trials.csv and a mean ± std summary.
 
-    The same command run again resumes the sweep: finished trials are kept, killed ones continue.
+    The same command run again resumes the sweep: finished trials are kept, killed ones continue. With
+    sweep.schedule (halving or hyperband) every point trains to a first rung and only the best go on.
 
     Example: nnrun sweep configs/studies/hidden_units.yaml --workers 2
     """

@@ -27,6 +27,7 @@ from nnrun.report.style import pyplot, save
 from nnrun.results import FINISHED, Sweep, load_run, load_sweep
 
 LOG_SPAN = 100  # positive numbers spanning this factor or more get a log axis
+LEGEND_POINTS = 20  # the curves figure names at most this many points in its legend
 
 
 def plot_sweep(sweep_dir: str | Path, metric: str | None = None, out: str | Path | None = None, fmt: str = "png"):
@@ -157,10 +158,12 @@ def curves_figure(sweep: Sweep, metric: str) -> Any:
         label = ", ".join(f"{short(p)}={show(key(trials[0][p]))}" for p in sweep.parameters) or f"point {point}"
         ax.plot(steps, means, color=color, label=label)
         ax.fill_between(steps, lows, highs, color=color, alpha=0.2, linewidth=0)
-    ax.set(
-        xlabel="epoch", ylabel=metric_label(metric), title=f"{sweep.base.get('name', '')}: {metric} (± std over seeds)"
-    )
-    ax.legend(fontsize=8)
+    title = f"{sweep.base.get('name', '')}: {metric} (± std over seeds)"
+    if len(by_point) <= LEGEND_POINTS:
+        ax.legend(fontsize=8)
+    else:  # a legend of 81 points is taller than the figure: the colours run from the first point to the last
+        title += f"\n{len(by_point)} points, coloured from the first to the last"
+    ax.set(xlabel="epoch", ylabel=metric_label(metric), title=title)
     return figure
 
 

@@ -138,6 +138,8 @@ def experiment_section(experiment: Experiment, job: Job | None, page: Path) -> t
     lines += [f"`nnrun sweep {config}{' ' + settings if settings else ''}`", ""]
     lines += [data_sentence(job), ""]
     lines += result_table(experiment, job, sweep)
+    if sweep.schedule and sweep.rungs:
+        lines += ["", schedule_sentence(job, sweep)]
     wall = json.loads((job.folder / WALL).read_text()) if (job.folder / WALL).is_file() else {}
     spent = float(wall.get("wall_seconds") or 0.0)
     trial_seconds = sum(float(row.get("seconds") or 0) for row in sweep.trials)
@@ -153,6 +155,23 @@ def experiment_section(experiment: Experiment, job: Job | None, page: Path) -> t
     if experiment.remarks:
         lines += ["", experiment.remarks]
     return "\n".join(lines), spent
+
+
+def schedule_sentence(job: Job, sweep: Sweep) -> str:
+    """Which points a halving study's table holds, and the compute it used (summary.md's line)."""
+    unit = "steps" if sweep.base["train"].get("max_steps") else "epochs"
+    rungs = sorted({row["resource"] for row in sweep.rungs})
+    top = {row["point"] for row in sweep.rungs if row["resource"] == rungs[-1]}
+    points = {row["point"] for row in sweep.rungs}
+    compute = next(
+        (line for line in (job.folder / "summary.md").read_text().splitlines() if line.startswith("Compute:")), ""
+    )
+    kind = "successive halving" if sweep.schedule["type"] == "halving" else "Hyperband"
+    return (
+        f"With {kind} (η={sweep.schedule['eta']}, rungs {', '.join(map(str, rungs))} {unit}), the table has the "
+        f"{len(top)} of {len(points)} points that reached the last rung; the others stopped earlier "
+        f"(`{job.folder}/rungs.csv`). {compute}"
+    ).rstrip()
 
 
 def data_sentence(job: Job) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 
 from nnrun.config import LineMap, Override, SweepConfig, read_config, validate
 from nnrun.data import load_dataset
-from nnrun.errors import ConfigError, NnrunError
+from nnrun.errors import ConfigError, DataError, NnrunError
 from nnrun.io import inline
 from nnrun.registry import SCHEDULES
 from nnrun.sweeps.halving import Bracket, assign, ladder, resource_of
@@ -110,7 +110,7 @@ def plan_sweep(config: str | Path | dict[str, Any], overrides: Sequence[str | Ov
         try:
             resolved = validate(copy.deepcopy(work), source, lines, point_sets).resolved()
             if rungs:
-                rungs.check(resolved)  # data that cannot be loaded is no point's fault: its DataError goes up
+                rungs.check(resolved)
         except ConfigError as error:
             errors += point_errors(error, number, point, keyed, source, lines)
             failing.add(number)
@@ -159,14 +159,20 @@ class Rungs:
         self.ladder = ladder(self.schedule.min, self.schedule.eta, self.maximum)
         line = (lines or {}).get(("sweep", "schedule"))
         self.where = f"{source}:{line[0]}" if line else f"{source}: sweep.schedule"
-        self.sizes: dict[str, dict[str, int]] = {}  # data section (as JSON) -> examples in each split
+        self.sizes: dict[str, dict[str, int] | None] = {}  # data section (as JSON) -> examples in each split
         self.budget_free = True
 
-    def split_sizes(self, resolved: dict[str, Any]) -> dict[str, int]:
+    def split_sizes(self, resolved: dict[str, Any]) -> dict[str, int] | None:
+        """Examples in each split, or None for data not on this machine: its trials will say so, and a dry
+        run or a check of the plan should not fail for it."""
         key = json.dumps(resolved["data"], sort_keys=True)
         if key not in self.sizes:
-            splits = load_dataset(resolved["data"], resolved["seed"]).splits
-            self.sizes[key] = {name: len(split.y) for name, split in splits.items()}
+            try:
+                splits = load_dataset(resolved["data"], resolved["seed"]).splits
+            except DataError:
+                self.sizes[key] = None
+            else:
+                self.sizes[key] = {name: len(split.y) for name, split in splits.items()}
         return self.sizes[key]
 
     def check(self, resolved: dict[str, Any]) -> None:
@@ -175,6 +181,8 @@ class Rungs:
         split = self.metric.split("_")[0]
         needs_data = split != "train" or (self.unit == "epochs") == bool(train["eval_every"])
         sizes = self.split_sizes(resolved) if needs_data else {}
+        if sizes is None:
+            return  # the data is not here: nothing of it can be checked, and nothing will train
         if split != "train" and not sizes.get(split):
             raise ConfigError(
                 f"sweep.schedule: the schedule ranks by {self.metric}, but the data has no {split} split, so it is "
@@ -183,8 +191,8 @@ class Rungs:
                 hint=f"rank by another metric (sweep.metric.name), or hold out a {split} split (data.{split})",
             )
         per_epoch = math.ceil(sizes["train"] / train["batch_size"]) if sizes else None
-        every = train["eval_every"] or per_epoch
-        steps = [rung * per_epoch if self.unit == "epochs" else rung for rung in self.ladder]
+        every = train["eval_every"] or per_epoch  # None: by epochs, evaluated once an epoch, every rung is one
+        steps = [rung * (per_epoch or 1) if self.unit == "epochs" else rung for rung in self.ladder]
         for rung, step in zip(self.ladder[:-1], steps):
             if every and step % every:
                 at = f"epoch {rung} (step {step})" if self.unit == "epochs" else f"step {step}"

@@ -67,6 +67,9 @@ class SilentSweep:
     def rungs(self, scheduler: Scheduler) -> None: ...
 
 
+LISTED = 12  # the points a decision line names; rungs.csv has them all
+
+
 def decision_line(scheduler: Scheduler, rung: Any) -> str:
     """`rung 1 (1 epochs): 3 of 9 points go on (1, 2, 9); best 0.8278 (point 9)`."""
     name = f"bracket {rung.bracket} " if len(scheduler.brackets) > 1 else ""
@@ -76,14 +79,15 @@ def decision_line(scheduler: Scheduler, rung: Any) -> str:
         pick = max if scheduler.goal == "max" else min
         point = pick(values, key=lambda p: values[p])
         best = f"; best {scheduler.metric} {values[point]:.4f} (point {point})"
+    listed = ", ".join(map(str, rung.promoted[:LISTED])) + (", …" if len(rung.promoted) > LISTED else "")
     return (
         f"{name}rung {rung.index + 1} ({rung.resource} {scheduler.unit}): {len(rung.promoted)} of "
-        f"{len(rung.points)} points go on ({', '.join(map(str, rung.promoted))}){best}"
+        f"{len(rung.points)} points go on ({listed}){best}"
     )
 
 
 def rung_note(scheduler: Scheduler) -> str:
-    """`rung 2 of 3 (3 epochs): 9 points, 5 trials left; 27 promoted so far`, a part per bracket at work."""
+    """`rung 2 of 3 (3 epochs): 4 of 9 points left (5 trials); 27 promoted so far`, a part per bracket at work."""
     parts = []
     for bracket in scheduler.brackets:
         walk = scheduler.walk(bracket)
@@ -91,10 +95,11 @@ def rung_note(scheduler: Scheduler) -> str:
         if not last.waiting:
             continue
         promoted = sum(len(rung.promoted or []) for rung in walk)
+        left = len({scheduler.point_of[trial] for trial in last.waiting})
         name = f"bracket {bracket.index} " if len(scheduler.brackets) > 1 else ""
         parts.append(
             f"{name}rung {last.index + 1} of {len(bracket.rungs)} ({last.resource} {scheduler.unit}): "
-            f"{len(last.points)} points, {len(last.waiting)} trials left; {promoted} promoted so far"
+            f"{left} of {len(last.points)} points left ({len(last.waiting)} trials); {promoted} promoted so far"
         )
     return "; ".join(parts)
 

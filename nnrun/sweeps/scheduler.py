@@ -40,7 +40,9 @@ class TrialProgress:
     checkpoint: float = 0  # for a run in progress, the resource its checkpoint holds
     failed_here: bool = False  # failed in this session: final, not started again
     summary: dict[str, Any] = field(default_factory=dict)
+    min_delta: float = 0.0  # its early stopping's, which decides its best evaluation
     _rows: list[dict[str, Any]] | None = None
+    _readings: dict[tuple[int, str], dict[str, Any] | None] = field(default_factory=dict)
 
     def rows(self) -> list[dict[str, Any]]:
         if self._rows is None:
@@ -67,16 +69,21 @@ class TrialProgress:
             return any(self.at(row) == rung for row in self.rows())
         return self.status in IN_PROGRESS and rung <= self.checkpoint
 
-    def reading(self, rung: int, at: str, min_delta: float) -> dict[str, Any] | None:
+    def reading(self, rung: int, at: str) -> dict[str, Any] | None:
         """Its evaluation at `rung`: the last one up to it, or the best by its own monitor; None when it failed
         before the rung."""
+        if (rung, at) not in self._readings:  # the folder is read once; the driver asks after every job
+            self._readings[rung, at] = self._reading(rung, at)
+        return self._readings[rung, at]
+
+    def _reading(self, rung: int, at: str) -> dict[str, Any] | None:
         rows = [row for row in self.rows() if self.at(row) <= rung]
         if not rows or (self.status == "failed" and self.at(rows[-1]) < rung):
             return None
         if at == "last":
             return rows[-1]
         monitor, mode = self.summary.get("monitor", "val_loss"), self.summary.get("monitor_mode", "min")
-        return best_row(rows, monitor, mode, min_delta) or rows[-1]
+        return best_row(rows, monitor, mode, self.min_delta) or rows[-1]
 
 
 def read_progress(path: Path, unit: str, maximum: int, failed_here: bool = False) -> TrialProgress:
@@ -92,6 +99,7 @@ def read_progress(path: Path, unit: str, maximum: int, failed_here: bool = False
     if budget > maximum:
         return progress
     progress.status, progress.budget, progress.summary = summary.get("status", "new"), budget, summary
+    progress.min_delta = (config["train"].get("early_stopping") or {}).get("min_delta", 0.0)
     if progress.status == "paused":
         progress.checkpoint = summary["epoch"] if unit == "epochs" else summary["step"]
     elif progress.status in IN_PROGRESS:
@@ -135,9 +143,8 @@ class Scheduler:
             self.trials_of.setdefault(trial.point, []).append(trial)
         self.point_of = {trial.id: trial.point for trial in plan.trials}
         self.progress = {trial.id: read_progress(trial_dir(trial.id), self.unit, self.maximum) for trial in plan.trials}
-        stopping = plan.base["train"].get("early_stopping") or {}
-        self.min_delta = stopping.get("min_delta", 0.0)
         self._walks: dict[int, list[Rung]] = {}
+        self._fates: dict[int, dict[int, tuple[Rung, bool]]] = {}  # by bracket: point -> fate()
 
     def refresh(self, trial: str, failed: bool = False) -> None:
         """Read a trial's folder again after its job ended. A failure now is final for this session, also one
@@ -146,7 +153,9 @@ class Scheduler:
         if failed:
             progress.status = "failed"
         self.progress[trial] = progress
-        self._walks.pop(self.bracket_of[self.point_of[trial]], None)
+        bracket = self.bracket_of[self.point_of[trial]]
+        self._walks.pop(bracket, None)
+        self._fates.pop(bracket, None)
 
     def walk(self, bracket: Bracket) -> list[Rung]:
         if bracket.index in self._walks:
@@ -171,7 +180,7 @@ class Scheduler:
 
     def readings(self, point: int, rung: int) -> list[dict[str, Any] | None]:
         """Each of the point's trials' evaluation at `rung` (None for a failed one)."""
-        return [self.progress[trial.id].reading(rung, self.at, self.min_delta) for trial in self.trials_of[point]]
+        return [self.progress[trial.id].reading(rung, self.at) for trial in self.trials_of[point]]
 
     def value(self, point: int, rung: int) -> float | None:
         """The point's seed mean of the metric at `rung`; None (the worst) when a seed has none there."""
@@ -196,9 +205,15 @@ class Scheduler:
 
     def fate(self, point: int) -> tuple[Rung, bool]:
         """The point's last rung in its bracket's walk, and whether the schedule stopped it there."""
-        mine = [rung for rung in self.walk(self.brackets[self.bracket_of[point]]) if point in rung.points]
-        last = mine[-1]
-        return last, last.promoted is not None and point not in last.promoted
+        index = self.bracket_of[point]
+        if index not in self._fates:
+            fates = {}
+            for rung in self.walk(self.brackets[index]):  # a later rung's points are an earlier one's
+                promoted = set(rung.promoted or ())
+                for member in rung.points:
+                    fates[member] = (rung, rung.promoted is not None and member not in promoted)
+            self._fates[index] = fates
+        return self._fates[index][point]
 
     def status(self, trial: Trial) -> str:
         """trials.csv's status: the folder's, `stopped` for a trial whose point the schedule stopped, `paused`

@@ -84,7 +84,7 @@ def summarize_rungs(plan: Plan, rows: list[dict[str, Any]], scheduler: Scheduler
         where[point] = (shown, stopped)
         for trial in scheduler.trials_of.get(point, []):
             progress = scheduler.progress[trial.id]
-            reading = progress.reading(shown.resource, at, scheduler.min_delta) if shown else None
+            reading = progress.reading(shown.resource, at) if shown else None
             status = "completed" if reading else ("failed" if progress.status == "failed" else "pending")
             row = {"point": point, "status": status, "seconds": seconds.get(trial.id)}
             row.update({f"{at}_{name}": (reading or {}).get(name) for name in ["epoch", *SPLIT_METRICS]})
@@ -104,9 +104,10 @@ def shown_rung(scheduler: Scheduler, point: int) -> tuple[Rung | None, bool]:
     last, stopped = scheduler.fate(point)
     if not last.waiting:
         return last, stopped
+    if last.index == 0:
+        return None, False
     walk = scheduler.walk(scheduler.brackets[scheduler.bracket_of[point]])
-    before = [rung for rung in walk[: last.index] if point in rung.points]
-    return (before[-1] if before else None), False
+    return walk[last.index - 1], False  # a point at a rung was at the one before
 
 
 def rung_rows(scheduler: Scheduler) -> list[dict[str, Any]]:
@@ -130,8 +131,9 @@ def compute_line(scheduler: Scheduler) -> str:
     """The resource the study used against the full grid's."""
     full = len(scheduler.plan.trials) * scheduler.maximum
     used = scheduler.used()
+    shown = f"{int(used):,}" if float(used).is_integer() else f"{used:,.1f}"
     return (
-        f"Compute: {used:,.4g} of {full:,} {scheduler.unit} trained ({100 * used / full:.1f} % of the full grid: "
+        f"Compute: {shown} of {full:,} {scheduler.unit} trained ({100 * used / full:.1f} % of the full grid: "
         f"{len(scheduler.plan.trials)} trials × {scheduler.maximum} {scheduler.unit})."
     )
 

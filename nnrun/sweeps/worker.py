@@ -86,8 +86,9 @@ def run_trial(job: Job, events: Callable[[tuple], None] | None = None) -> Outcom
     if state in ("done", "resume") and before != budget:
         # a study whose maximum was raised continues the trial; one lowered has it start again
         state = "extend" if before and before < budget else "rerun"
-    if state == "done" or (summary.get("status") == "paused" and at_rung(summary, job)):
-        return Outcome(job.trial, summary["status"])  # a Dask retry of a trial that had got there
+    if state == "done" or (state != "rerun" and summary.get("status") == "paused" and at_rung(summary, job)):
+        # a Dask retry of a trial that had got there; one whose budget was lowered (rerun) starts again
+        return Outcome(job.trial, summary["status"])
     try:
         if state in ("resume", "extend"):
             run = resume(run_dir, reporter=reporter, plot=job.plot, until=job.until, budget=budget, load=kept_dataset)

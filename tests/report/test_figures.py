@@ -158,3 +158,19 @@ def test_a_2d_run_draws_its_decision_boundary_and_a_sweep_its_small_multiples(tm
     assert width > height  # two panels side by side
     with pytest.raises(RunError, match="is not a 2-D model"):
         plot_boundary(nnrun.train(small_config(train={"epochs": 1, "batch_size": 64}), out=tmp_path / "d").path)
+
+
+def test_the_curves_of_a_grid_too_big_for_a_legend_leave_it_out(tmp_path):
+    # an 81-point grid's legend was taller than the figure: matplotlib gave up its layout with a warning
+    import warnings
+
+    from nnrun.report.sweep import LEGEND_POINTS, curves_figure
+
+    config = small_config(train={"epochs": 1, "batch_size": 256})
+    config["sweep"] = {"parameters": {"model.hidden.units": list(range(4, 45))}}  # 41 points: the warning's
+    study = nnrun.sweep(config, out=tmp_path / "sweep", workers=2, plot=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        figure = curves_figure(study, "val_acc")
+        figure.savefig(tmp_path / "curves.png")
+    assert 41 > LEGEND_POINTS and figure.axes[0].get_legend() is None and "41 points" in figure.axes[0].get_title()

@@ -220,3 +220,45 @@ def test_plot_and_report_show_the_rungs_and_list_no_stopped_trial_as_left_out(ha
     page = (tmp_path / "report.md").read_text()
     assert "val_acc_rungs.png" in page and "grid over optimizer.lr with halving (η=3)" in page
     assert "| stopped | 3 |" in page  # the trials table's status and rung columns
+
+
+def test_a_trials_best_up_to_a_rung_is_what_its_summary_calls_best(tmp_path):
+    from nnrun.sweeps.scheduler import read_progress
+    from tests.helpers import small_config
+
+    train = {"epochs": 12, "batch_size": 32}
+    # min_delta 0.02 makes the best at 6 and 12 epochs the 5th and 9th evaluations, not the last ones
+    train["early_stopping"] = {"monitor": "val_acc", "patience": 20, "min_delta": 0.02}
+    config = small_config(optimizer={"type": "sgd", "lr": 0.2}, train=train)
+    rows = []
+    for epochs in (3, 6, 12):  # each budget's summary.json says which evaluation is the best up to there
+        run = nnrun.train({**config, "train": {**train, "epochs": epochs}}, out=tmp_path / str(epochs), plot=False)
+        rows.append((epochs, run.summary["best"]))
+    progress = read_progress(tmp_path / "12", "epochs", 12)
+    assert progress.min_delta == 0.02
+    assert [best["epoch"] for _, best in rows] == [3, 5, 9]
+    for epochs, best in rows:
+        assert progress.reading(epochs, "best") == best
+    assert progress.reading(12, "last") == nnrun.load_run(tmp_path / "12").history[-1]
+
+
+def test_the_live_view_prints_the_plan_each_rung_and_each_decision(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from nnrun.sweeps.progress import RichSweepView, rung_note
+    from nnrun.sweeps.run import open_study
+
+    config = halving_study(LRS[:3], seeds=[0], epochs=3)
+    assert rung_note(open_study(config, out=tmp_path / "fresh").scheduler) == (
+        "rung 1 of 2 (1 epochs): 3 of 3 points left (3 trials); 0 promoted so far"
+    )
+    out = io.StringIO()
+    sweep(config, out=tmp_path / "sweep", workers=1, plot=False, reporter=RichSweepView(Console(file=out, width=200)))
+    text = out.getvalue()
+    assert "4 jobs (a trial runs once a rung) to run" in text  # 3 at the first rung, 1 at the second
+    assert "successive halving, η=3: 3 points × 1 seeds" in text and "  rung 2: 3 epochs, 1 points" in text
+    assert text.count("rung point ") == 3  # each trial that reached the first rung
+    assert "rung 1 (1 epochs): 1 of 3 points go on (1); best val_acc" in text
+    assert "Compute: 5 of 9 epochs trained (55.6 % of the full grid: 3 trials × 3 epochs)." in text

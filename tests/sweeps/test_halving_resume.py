@@ -119,3 +119,18 @@ def same_decisions_with_more_done(grown, fresh):
         else:
             assert mine["rung"] > theirs["rung"] and mine["status"] == "stopped"
             assert a["files"][metrics].startswith(b["files"][metrics])
+
+
+def test_a_lowered_maximum_is_refused_and_forced_starts_the_trials_again(tmp_path):
+    from nnrun.errors import ConfigError
+
+    write_config(tmp_path / "nine.yaml", halving_study(LRS[:3], seeds=[0]))
+    sweep(tmp_path / "nine.yaml", out=tmp_path / "study", workers=2, plot=False)
+    write_config(tmp_path / "three.yaml", halving_study(LRS[:3], seeds=[0], epochs=3))
+    with pytest.raises(ConfigError) as refused:
+        sweep(tmp_path / "three.yaml", out=tmp_path / "study", workers=2, plot=False)
+    assert "-  epochs: 9" in refused.value.message() and "--force" in refused.value.hint
+    sweep(tmp_path / "three.yaml", out=tmp_path / "study", workers=2, plot=False, force=True)
+    sweep(tmp_path / "three.yaml", out=tmp_path / "fresh", workers=2, plot=False)
+    assert tables(tmp_path / "study") == tables(tmp_path / "fresh")
+    assert len(list((tmp_path / "study" / "attempts").iterdir())) == 3  # the 9-epoch folders, kept aside

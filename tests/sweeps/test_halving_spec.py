@@ -150,6 +150,11 @@ def test_a_metric_the_data_never_gives_is_refused(tmp_path):
     assert f"study.yaml:{SCHEDULE_LINE}" in message
 
 
+def test_a_train_metric_by_epochs_plans_without_the_data(tmp_path):
+    study = plan(tmp_path, metric="train_loss", data=", val: 0")
+    assert study.brackets[0].rungs == (1, 3, 9) and study.budget_free
+
+
 def test_early_stopping_with_halving_plans(tmp_path):
     # exact: early stopping's state is in the checkpoint, and nothing of it depends on the budget
     study = plan(tmp_path, train="{epochs: 9, early_stopping: {monitor: val_loss, patience: 2}}")
@@ -169,3 +174,12 @@ def test_the_shorthand_and_the_defaults(tmp_path):
     assert study.spec.schedule.model_dump() == {"type": "halving", "min": 1, "eta": 3, "brackets": None}
     raw, _ = parse_yaml(STUDY.format(schedule="hyperband", train="{epochs: 9}", data="", metric="val_acc"), "s.yaml")
     assert raw["sweep"]["schedule"] == "hyperband"
+
+
+def test_data_not_on_this_machine_still_plans(tmp_path):
+    # its trials will fail for the missing files and say so; the plan and a dry run need not
+    path = tmp_path / "study.yaml"
+    text = STUDY.format(schedule="halving", train="{epochs: 9}", data="", metric="val_acc")
+    path.write_text(text.replace("dataset: digits", f"dataset: mnist, path: {tmp_path / 'absent'}"))
+    study = plan_sweep(path)
+    assert study.brackets[0].rungs == (1, 3, 9) and len(study.trials) == 2
