@@ -54,7 +54,11 @@ def check(config: ConfigPath, overrides: Overrides = None, sanity: Sanity = Fals
     if cfg.sweep is not None:
         console.print(
             f"sweep: {cfg.sweep.method} over {', '.join(cfg.sweep.parameters) or 'no parameters'}; "
-            f"`nnrun sweep {config} --dry-run` checks every trial and lists them"
+            + (
+                f"`nnrun sweep {config} --dry-run` checks every choice and range end and prints the rounds"
+                if cfg.sweep.method == "tpe"
+                else f"`nnrun sweep {config} --dry-run` checks every trial and lists them"
+            )
         )
     if sanity:
         print_sanity(console, cfg)

@@ -56,6 +56,7 @@ def sweep(
     """
     from rich.console import Console  # imported here: keeps `nnrun --help` fast
 
+    from nnrun.sweeps import rounds
     from nnrun.sweeps import run as api
     from nnrun.sweeps.progress import RichSweepView
 
@@ -64,7 +65,10 @@ def sweep(
     if dry_run:
         console = Console()
         console.print(trials_table(study))
-        if study.plan.spec.schedule:
+        if study.plan.spec.method == "tpe":
+            for line in rounds.plan_lines(study.plan):
+                console.print(line, highlight=False, markup=False)
+        elif study.plan.spec.schedule:
             for line in api.rung_plan(study.plan):
                 console.print(line, highlight=False, markup=False)
         return
@@ -85,6 +89,8 @@ def trials_table(study: Study) -> Table:
     plan = study.plan
     parameters = list(plan.spec.parameters)
     title = f"{plan.name}: {len(plan.trials)} trials in {study.folder.path} (dry run: nothing runs)"
+    if plan.spec.method == "tpe":
+        title += "; tpe suggests the rest as results come"
     if plan.dropped:
         title += f"; {plan.dropped} repeated random draws dropped"
     table = Table(title=title)

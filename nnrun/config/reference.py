@@ -59,8 +59,8 @@ def config_reference() -> str:
         (
             "`sweep`",
             SweepConfig,
-            "A parameter is a `--set` key path; its values are a list (the grid's values, or random search's "
-            "choices) or a distribution: `{distribution: choice, values: [...]}`, `{distribution: uniform | "
+            "A parameter is a `--set` key path; its values are a list (the grid's values, or random and tpe "
+            "search's choices) or a distribution: `{distribution: choice, values: [...]}`, `{distribution: uniform | "
             "log_uniform | int, low: ..., high: ...}` (int: both ends included; a grid takes every int). "
             "See the Sweeps section for an example.",
         ),

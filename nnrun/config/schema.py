@@ -199,11 +199,19 @@ def _schedule_shorthand(value: Any) -> Any:
     return {"type": value} if isinstance(value, str) else value
 
 
+DEFAULT_BATCH = 4  # tpe's points per round when the spec does not say
+
+
 class SweepConfig(Section):
     """A study over this config, run by `nnrun sweep` (`nnrun train` ignores it): every combination of the
-    parameters (grid) or `n_trials` seeded draws (random), each trained once per seed."""
+    parameters (grid), `n_trials` seeded draws (random) or `n_trials` points suggested by Optuna's TPE in
+    rounds of `batch` (tpe), each trained once per seed."""
 
-    method: Literal["grid", "random"] = Field("grid", description="grid: every combination; random: n_trials draws")
+    method: Literal["grid", "random", "tpe"] = Field(
+        "grid",
+        description="grid: every combination; random: n_trials draws; tpe: n_trials points suggested by Optuna's "
+        "TPE from the results so far, batch at a time (pip install 'nnrun[tpe]')",
+    )
     parameters: dict[str, Any] = Field(
         default_factory=dict,
         description="`--set` key path -> a list of values (a value may be a list or a mapping), or for random "
@@ -213,9 +221,15 @@ class SweepConfig(Section):
     seeds: list[int] | None = Field(
         None, min_length=1, description="the seeds each parameter point is trained with; null = the config's seed"
     )
-    n_trials: int | None = Field(None, gt=0, description="random search: how many parameter points to draw")
+    n_trials: int | None = Field(None, gt=0, description="random and tpe: how many parameter points to draw or suggest")
+    batch: int | None = Field(
+        None,
+        gt=0,
+        description="tpe: points suggested per round, all trained before the next round is asked for (fixed here, "
+        "not by the worker count, so that the points do not depend on it); null = 4",
+    )
     sampler_seed: int = Field(
-        0, ge=0, description="random search: seeds the draws, so the same spec draws the same points"
+        0, ge=0, description="random and tpe: seeds the draws or the sampler, so the same spec gives the same points"
     )
     metric: SweepMetric = Field(default_factory=SweepMetric, description="what ranks the points (keys below)")
     retries: int = Field(
@@ -229,8 +243,10 @@ class SweepConfig(Section):
 
     @model_validator(mode="after")
     def _method_keys(self) -> SweepConfig:
-        if self.method == "random" and self.n_trials is None:
-            raise ValueError("method: random needs n_trials, the number of points to draw")
+        if self.method != "grid" and self.n_trials is None:
+            raise ValueError(f"method: {self.method} needs n_trials, the number of points to draw or suggest")
+        if self.method == "tpe" and self.batch is None:
+            self.batch = min(DEFAULT_BATCH, self.n_trials)  # written out, so that sweep.yaml holds the rounds
         if self.method == "grid" and self.n_trials is not None:
             raise ValueError("n_trials applies to method: random; a grid runs every combination (drop n_trials)")
         if self.seeds is not None and (bad := [s for s in self.seeds if s < 0]):

@@ -6,13 +6,15 @@ that a mistake is named with its file line.
 
 A parameter is a `--set` key path with its values:
     model.hidden.units: [100, 500]                                   a list: the grid's values, or a choice
-    optimizer.lr: {distribution: log_uniform, low: 1.0e-4, high: 0.1}    random search only
+    optimizer.lr: {distribution: log_uniform, low: 1.0e-4, high: 0.1}    random and tpe only
     model.hidden.units: {distribution: int, low: 10, high: 100}      random draws; a grid takes every int
     loss, model.out.units: [[logistic, 1], [softmax_cross_entropy, 2]]   linked: paths set together
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import math
 from typing import Any
 
@@ -24,11 +26,13 @@ GRID_INT_LIMIT = 1000  # an int range a grid expands into more values than this 
 
 
 def parameter_problems(sweep: Any) -> list[Problem]:
-    """Problems with the `sweep.parameters` entries, each at its own key path."""
-    if not isinstance(sweep, dict) or not isinstance(sweep.get("parameters"), dict):
+    """Problems with the `sweep.parameters` entries, each at its own key path, and with tpe's own keys."""
+    if not isinstance(sweep, dict):
         return []
+    problems = search_problems(sweep)
+    if not isinstance(sweep.get("parameters"), dict):
+        return problems
     method = sweep.get("method", "grid")
-    problems = []
     for key, values in sweep["parameters"].items():
         loc = ("sweep", "parameters", key)
         paths = linked_paths(key) if isinstance(key, str) else [key]
@@ -38,6 +42,40 @@ def parameter_problems(sweep: Any) -> list[Problem]:
         if message:
             problems.append(Problem(loc, message, at_key=message.startswith("the key")))
     return problems
+
+
+def search_problems(sweep: dict[str, Any]) -> list[Problem]:
+    """tpe's keys: `batch` only with it, n_trials at least batch, and Optuna installed."""
+    method, batch, n_trials = sweep.get("method", "grid"), sweep.get("batch"), sweep.get("n_trials")
+    if method != "tpe":
+        if batch is None:
+            return []
+        return [
+            Problem(("sweep", "batch"), f"batch applies to method: tpe; {method} search has no rounds (drop batch)")
+        ]
+    problems = []
+    if not optuna_installed():
+        problems.append(
+            Problem(
+                ("sweep", "method"),
+                "method: tpe asks Optuna for its points, and Optuna (an optional extra) is not installed; "
+                "install it with: pip install 'nnrun[tpe]'",
+            )
+        )
+    numbers = [value for value in (batch, n_trials) if isinstance(value, int) and not isinstance(value, bool)]
+    if len(numbers) == 2 and 0 < n_trials < batch:
+        problems.append(
+            Problem(
+                ("sweep", "n_trials"),
+                f"n_trials ({n_trials}) is below batch ({batch}), the points each round asks for; raise n_trials "
+                "or lower batch",
+            )
+        )
+    return problems
+
+
+def optuna_installed() -> bool:
+    return importlib.util.find_spec("optuna") is not None
 
 
 BUDGET_KEYS = ("train.epochs", "train.max_steps")
@@ -91,6 +129,16 @@ def _linked_problem(values: Any, count: int) -> str | None:
     return None
 
 
+def _repeated(values: list[Any]) -> str | None:
+    seen = set()
+    for value in values:
+        key = json.dumps(value, sort_keys=True, default=str)
+        if key in seen:
+            return inline(value)
+        seen.add(key)
+    return None
+
+
 def _path_problem(path: Any) -> str | None:
     if not isinstance(path, str) or not path:
         return "the key must be a --set key path such as model.hidden.units"
@@ -104,7 +152,10 @@ def _path_problem(path: Any) -> str | None:
 
 def _values_problem(values: Any, method: str) -> str | None:
     if isinstance(values, list):
-        return None if values else "an empty list of values; give at least one"
+        if not values:
+            return "an empty list of values; give at least one"
+        repeated = _repeated(values) if method == "tpe" else None
+        return f"the value {repeated} is listed twice; tpe tells the choices apart by their value" if repeated else None
     if not isinstance(values, dict):
         return (
             f"give a list of values, e.g. [{inline(values)}, ...] (got {inline(values)}); "
@@ -133,7 +184,7 @@ def _values_problem(values: Any, method: str) -> str | None:
     if kind == "log_uniform" and low <= 0:
         return f"log_uniform needs low > 0 (got {low})"
     if method == "grid" and kind in ("uniform", "log_uniform"):
-        return f"a grid cannot take every value of a {kind} range: list the values, or use method: random"
+        return f"a grid cannot take every value of a {kind} range: list the values, or use method: random or tpe"
     if method == "grid" and high - low + 1 > GRID_INT_LIMIT:
         return f"a grid would expand this int range into {high - low + 1} values; list the values you want"
     return None

@@ -1,6 +1,7 @@
 """`<metric>_rungs.<fmt>`: a halving or Hyperband study's every trial against the resource, as in the ASHA
 paper. Stopped trials end at their rung and fade; the trials of the points that reached the top rung are
-drawn strong; dashed lines mark the rungs. Hyperband gets a panel per bracket.
+drawn strong; dashed lines mark the rungs. Hyperband gets a panel per bracket; a tpe study's rounds share
+a panel when they share a ladder.
 
 It reads rungs.csv, trials.csv and the trials' metrics.csv (nnrun.results), nothing else.
 """
@@ -22,9 +23,14 @@ def rungs_figure(sweep: Sweep, metric: str) -> Any:
     unit = "steps" if sweep.base["train"].get("max_steps") else "epochs"
     maximum = sweep.base["train"]["max_steps" if unit == "steps" else "epochs"]
     brackets: dict[int, dict[str, Any]] = defaultdict(lambda: {"rungs": set(), "points": set()})
+    tpe = sweep.spec.get("method") == "tpe"
+    first = defaultdict(lambda: maximum)  # tpe: each round's first rung, which names its panel
     for row in sweep.rungs:
-        brackets[row["bracket"]]["rungs"].add(row["resource"])
-        brackets[row["bracket"]]["points"].add(row["point"])
+        first[row["bracket"]] = min(first[row["bracket"]], row["resource"])
+    for row in sweep.rungs:
+        panel = first[row["bracket"]] if tpe else row["bracket"]
+        brackets[panel]["rungs"].add(row["resource"])
+        brackets[panel]["points"].add(row["point"])
     top = {row["point"] for row in sweep.rungs if row["resource"] == maximum}
     shown = sorted(brackets)
     figure, axes = plt.subplots(
@@ -62,7 +68,7 @@ def rungs_figure(sweep: Sweep, metric: str) -> Any:
         ax.set_xticks(rungs, [str(rung) for rung in rungs])
         ax.minorticks_off()
         ax.set_xlabel(f"{unit} (rungs dashed)")
-        name = f"bracket {index}: " if len(shown) > 1 else ""
+        name = f"bracket {index}: " if len(shown) > 1 and not tpe else ""
         ax.set_title(f"{name}{len(bracket['points'])} points from {min(bracket['rungs'])} {unit}", fontsize=10)
     axes[0][0].set_ylabel(metric.replace("_", " "))
     handles = [plt.Line2D([], [], color="0.45", alpha=FADED, label="stopped at a rung")]

@@ -105,6 +105,8 @@ def sweep_page(path: Path) -> tuple[str, list[Block], list[str]]:
     states = ", ".join(f"{n} {status}" for status, n in statuses.items()) or "no trials yet"
     schedule = f" with {sweep.schedule['type']} (η={sweep.schedule['eta']})" if sweep.schedule else ""
     method = f"{sweep.spec['method']} over {', '.join(sweep.parameters)}{schedule}"
+    if sweep.spec["method"] == "tpe":
+        method += f" ({sweep.spec['n_trials']} points in rounds of {sweep.spec['batch']})"
     blocks = [meta(f"sweep folder `{path}` · {method} · {states}")]
     blocks += [Block("heading", "Results")]
     if (path / "summary.md").is_file():
@@ -148,7 +150,9 @@ def caption(figure: Path) -> str:
         return f"{metric}, mean ± std over seeds, against {parameter}"
     for suffix, words in (("_heatmap", "mean {} in each cell of the grid"), ("_curves", "{} against epoch for "
                           "each point, ± std across seeds"), ("_rungs", "{} of every trial against the resource: the "
-                          "stopped ones fade at their rung, the ones that reached the top are drawn strong")):  # fmt: skip
+                          "stopped ones fade at their rung, the ones that reached the top are drawn strong"),
+                          ("_history", "{} of every trial against its point's number, in the order the points "
+                          "came, with the best point so far")):  # fmt: skip
         if stem.endswith(suffix):
             return words.format(stem.removesuffix(suffix))
     if stem == "boundaries":
@@ -160,12 +164,14 @@ def trials_table(sweep: Any) -> Block:
     metric = sweep.spec.get("metric", {})
     column = f"{metric.get('at', 'best')}_{metric.get('name', 'val_acc')}"
     rung = ["rung"] if sweep.schedule else []  # the resource each trial reached
-    header = ["trial", "point", *sweep.parameters, "seed", "status", *rung, column, "seconds", "error"]
+    tpe = ["round"] if sweep.spec.get("method") == "tpe" else []
+    header = ["trial", "point", *tpe, *sweep.parameters, "seed", "status", *rung, column, "seconds", "error"]
     rows = []
     for row in sweep.trials:
         error = str(row.get("error") or "")
         reached = [number(row.get("rung"), "g")] if rung else []
-        rows.append([str(row["trial"]), str(row["point"]), *(inline(row[p]) for p in sweep.parameters),
+        rows.append([str(row["trial"]), str(row["point"]), *(str(row.get("round")) for _ in tpe),
+                     *(inline(row[p]) for p in sweep.parameters),
                      str(row["seed"]), row["status"], *reached, number(row.get(column)),
                      number(row.get("seconds"), ".1f"), error[:120] + ("…" if len(error) > 120 else "")])  # fmt: skip
     return Block("table", header=header, rows=rows)

@@ -1,9 +1,12 @@
 """A sweep's figures, from its summary.csv and its trials' metrics.csv.
 
 - `<metric>_vs_<parameter>.<fmt>` for each parameter: the metric's mean ± std over seeds against the
-  parameter (a log axis for a learning rate, a log-uniform draw or values spanning 100×), one line per
-  value of the next parameter, the others averaged over;
-- `<metric>_heatmap.<fmt>` for a sweep of two parameters: the mean in each cell;
+  parameter (a log axis for a learning rate, a log-uniform draw or values spanning 100×); for a grid one
+  line per value of the next parameter, the others averaged over; for random and tpe search each point
+  as a marker, coloured by the order it came in;
+- `<metric>_heatmap.<fmt>` for a grid of two parameters: the mean in each cell;
+- `<metric>_history.<fmt>` for random and tpe search: every trial's metric against its point's number,
+  the order the points came in, with the best point so far as a step line;
 - `<metric>_curves.<fmt>`: each point's curve of the metric against epoch, with its band of ± std across
   seeds;
 - `boundaries.<fmt>` for a model of 2-D inputs: each point's decision boundary (its first seed), small multiples;
@@ -44,11 +47,13 @@ def plot_sweep(sweep_dir: str | Path, metric: str | None = None, out: str | Path
     if sweep.schedule:  # points compare at the top rung; the rungs figure shows the others where they stopped
         maximum = sweep.base["train"].get("max_steps") or sweep.base["train"]["epochs"]
         rows = [row for row in rows if row.get("rung") == maximum] or rows
-    written = [
-        save(parameter_figure(sweep, rows, metric, p), out / f"{metric}_vs_{slug(p)}.{fmt}") for p in sweep.parameters
-    ]
-    if len(sweep.parameters) == 2:
+    grid = sweep.spec.get("method", "grid") == "grid"
+    against = parameter_figure if grid else scatter_figure
+    written = [save(against(sweep, rows, metric, p), out / f"{metric}_vs_{slug(p)}.{fmt}") for p in sweep.parameters]
+    if len(sweep.parameters) == 2 and grid:
         written.append(save(heatmap_figure(sweep, rows, metric), out / f"{metric}_heatmap.{fmt}"))
+    if not grid:
+        written.append(save(history_figure(sweep, metric), out / f"{metric}_history.{fmt}"))
     written.append(save(curves_figure(sweep, metric), out / f"{metric}_curves.{fmt}"))
     if sweep.schedule and sweep.rungs:
         written.append(save(rungs_figure(sweep, metric), out / f"{metric}_rungs.{fmt}"))
@@ -109,6 +114,79 @@ def parameter_figure(sweep: Sweep, rows: list[dict[str, Any]], metric: str, para
     )
     note = " (mean ± std over seeds" + (f"; averaged over {', '.join(others[1:])})" if len(others) > 1 else ")")
     ax.legend(title=note.strip(" ()") if series else None)
+    return figure
+
+
+def scatter_figure(sweep: Sweep, rows: list[dict[str, Any]], metric: str, parameter: str) -> Any:
+    """Random or tpe search: each point's mean ± std against the parameter, coloured by when it came."""
+    plt = pyplot()
+    values = ordered({key(row[parameter]) for row in rows})
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    order, label = arrival(sweep)
+    figure, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    xs = [key(row[parameter]) if numeric else values.index(key(row[parameter])) for row in rows]
+    ys = [row[f"{metric}_mean"] for row in rows]
+    ax.errorbar(xs, ys, yerr=[row.get(f"{metric}_std") or 0 for row in rows], fmt="none", ecolor="0.7", zorder=1)
+    dots = ax.scatter(xs, ys, c=[order[row["point"]] for row in rows], cmap="viridis", zorder=2)
+    figure.colorbar(dots, ax=ax, label=label)
+    if numeric and use_log(sweep, parameter, values):
+        ax.set_xscale("log")
+    if not numeric:
+        ax.set_xticks(range(len(values)), [show(v) for v in values], rotation=30 if len(values) > 4 else 0)
+    method = sweep.spec.get("method")
+    ax.set(
+        xlabel=parameter,
+        ylabel=metric_label(metric),
+        title=fitted(f"{sweep.base.get('name', '')}: {metric} against {shortened(parameter)}", f"({method} search)"),
+    )
+    return figure
+
+
+def arrival(sweep: Sweep) -> tuple[dict[int, int], str]:
+    """The order each point came in, for a colour: tpe's round, random search's draw."""
+    if sweep.spec.get("method") == "tpe":
+        return {row["point"]: row["round"] for row in sweep.trials if "round" in row}, "round"
+    return {row["point"]: row["point"] for row in sweep.summary}, "point (order drawn)"
+
+
+def history_figure(sweep: Sweep, metric: str) -> Any:
+    """Every trial's metric against its point's number, the point's mean marked, and the best so far as a
+    step line: how fast the search found its best. A point the schedule stopped is hollow, at its last rung."""
+    plt = pyplot()
+    at = sweep.spec.get("metric", {}).get("at", "best")
+    goal = sweep.spec.get("metric", {}).get("goal", "auto")
+    maximizing = goal == "max" or (goal == "auto" and metric.endswith("_acc"))
+    figure, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
+    trials = [row for row in sweep.trials if row.get(f"{at}_{metric}") is not None and row["status"] != "stale"]
+    ax.scatter([row["point"] for row in trials], [row[f"{at}_{metric}"] for row in trials], s=8, color="0.6",
+               label="a trial (one seed)")  # fmt: skip
+    rows = sorted((row for row in sweep.summary if row.get(f"{metric}_mean") is not None), key=lambda r: r["point"])
+    top = [row for row in rows if not row.get("stopped")]
+    stopped = [row for row in rows if row.get("stopped")]
+    ax.scatter([r["point"] for r in top], [r[f"{metric}_mean"] for r in top], color="C0", label="a point (seed mean)")
+    if stopped:
+        ax.scatter([r["point"] for r in stopped], [r[f"{metric}_mean"] for r in stopped], facecolors="none",
+                   edgecolors="C0", label="a point stopped at a rung")  # fmt: skip
+    best, steps = None, []
+    for row in top:
+        value = row[f"{metric}_mean"]
+        best = value if best is None or (value > best if maximizing else value < best) else best
+        steps.append((row["point"], best))
+    if steps:
+        ax.step([x for x, _ in steps], [y for _, y in steps], where="post", color="C1", label="best point so far")
+    firsts: dict[int, int] = {}  # tpe: each round's first point, where a faint line marks the round's start
+    for row in sweep.trials:
+        if row.get("round") is not None:
+            firsts[row["round"]] = min(firsts.get(row["round"], row["point"]), row["point"])
+    for number, point in firsts.items():
+        if number > 1:
+            ax.axvline(point - 0.5, color="0.92", zorder=0)
+    ax.set(
+        xlabel="point, in the order suggested" if sweep.spec.get("method") == "tpe" else "point, in the order drawn",
+        ylabel=metric_label(metric),
+        title=f"{sweep.base.get('name', '')}: {metric} of every trial ({sweep.spec.get('method')} search)",
+    )
+    ax.legend(fontsize=8)
     return figure
 
 

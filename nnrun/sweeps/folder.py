@@ -1,4 +1,5 @@
-"""The one writer of a sweep folder's own files: sweep.yaml, trials.csv, summary.csv and summary.md.
+"""The one writer of a sweep folder's own files: sweep.yaml, trials.csv, summary.csv and summary.md (with a
+schedule rungs.csv, with tpe rounds.json).
 
 Only the driver writes them, each atomically, so a sweep killed at any moment leaves complete files; the
 trials write their own run folders under trials/. nnrun.results.load_sweep reads it all back.
@@ -7,6 +8,7 @@ trials write their own run folders under trials/. nnrun.results.load_sweep reads
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import socket
 from collections.abc import Iterator
@@ -110,11 +112,14 @@ class SweepFolder:
         path = self.path / "trials.csv"
         return {row["trial"]: row for row in read_csv(path, text=["trial"])} if path.is_file() else {}
 
-    def write_trials(self, parameters: list[str], rows: list[dict[str, Any]], scheduled: bool = False) -> None:
-        # with a schedule, `rung` (the resource each trial reached) follows `status`
+    def write_trials(
+        self, parameters: list[str], rows: list[dict[str, Any]], scheduled: bool = False, rounds: bool = False
+    ) -> None:
+        # with tpe, `round` follows `point`; with a schedule, `rung` (the resource each trial reached) `status`
         after = TRIAL_COLUMNS.index("status") + 1
         rung = ["rung"] if scheduled else []
-        columns = TRIAL_COLUMNS[:3] + parameters + TRIAL_COLUMNS[3:after] + rung + TRIAL_COLUMNS[after:]
+        head = TRIAL_COLUMNS[:2] + (["round"] if rounds else []) + TRIAL_COLUMNS[2:3]
+        columns = head + parameters + TRIAL_COLUMNS[3:after] + rung + TRIAL_COLUMNS[after:]
         atomic_write_text(self.path / "trials.csv", csv_text(columns, rows))
 
     def write_summary(self, parameters: list[str], rows: list[dict[str, Any]], markdown: str) -> None:
@@ -125,6 +130,15 @@ class SweepFolder:
         columns = SUMMARY_COLUMNS[:1] + parameters + SUMMARY_COLUMNS[1:at] + rung + SUMMARY_COLUMNS[at:]
         atomic_write_text(self.path / "summary.csv", csv_text(columns, rows))
         atomic_write_text(self.path / "summary.md", markdown)
+
+    def saved_rounds(self) -> dict[str, Any] | None:
+        path = self.path / "rounds.json"
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def write_rounds(self, spec: dict[str, Any], rounds: list[dict[str, Any]], optuna: str) -> None:
+        """tpe's rounds, each written before its trials start: a resumed study continues these points."""
+        saved = {"spec": spec, "optuna": optuna, "rounds": rounds}
+        atomic_write_text(self.path / "rounds.json", json.dumps(saved, indent=1) + "\n")
 
     def write_rungs(self, parameters: list[str], rows: list[dict[str, Any]]) -> None:
         at = RUNG_COLUMNS.index("point") + 1

@@ -9,6 +9,9 @@ hash leaves the budget out too: a study whose maximum is raised continues its tr
 
 A schedule's rungs are checked here against each point's evaluations, with the data's size where that
 decides them, so that a rung between evaluations is refused before anything runs.
+
+With `method: tpe` the plan starts with no points: the driver adds each round's (Plan.extend) as Optuna
+suggests them (nnrun.sweeps.rounds). Every choice and both ends of every range are validated first.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import json
 import math
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +31,9 @@ from nnrun.data import load_dataset
 from nnrun.errors import ConfigError, DataError, NnrunError
 from nnrun.io import inline
 from nnrun.registry import SCHEDULES
-from nnrun.sweeps.halving import Bracket, assign, ladder, resource_of
+from nnrun.sweeps.halving import Bracket, assign, bracket_ladders, ladder, resource_of
 from nnrun.sweeps.space import Point, point_overrides, points
+from nnrun.sweeps.tpe import Space
 
 MAX_LISTED = 12  # trial errors listed before "... and N more"
 
@@ -62,6 +66,38 @@ class Plan:
     dropped: int  # random draws that repeated an earlier point
     brackets: list[Bracket]  # without a schedule, one bracket of one rung: the budget
     budget_free: bool = False  # trial ids leave the budget out (a schedule, and nothing depends on it)
+    # tpe: each suggestion as (round, point), a repeat naming the earlier point; the round each point came in
+    suggested: list[tuple[int, int]] = field(default_factory=list)
+    rounds: dict[int, int] = field(default_factory=dict)
+    space: Space | None = field(default=None, repr=False)
+    maker: PointMaker | None = field(default=None, repr=False)
+
+    def extend(self, found: list[Point], number: int) -> list[Trial]:
+        """Add tpe's round `number`: its points, each validated into trials, a repeat of an earlier point's
+        config only noted; and the round's bracket (with halving, the rungs its new points go through).
+        Returns the new trials."""
+        first = len(self.points) + 1
+        valid = self.maker.validate(
+            list(enumerate(found, start=first)), f"the {len(found)} points tpe suggested in round {number}"
+        )
+        fresh, trials = [], []
+        for _, point, resolved, point_sets in valid:
+            key = self.maker.key(resolved)
+            if key not in self.maker.first_of:
+                self.points.append(point)
+                trials += self.maker.trials([(len(self.points), point, resolved, point_sets)])
+                self.rounds[len(self.points)] = number
+                fresh.append(len(self.points))
+            self.suggested.append((number, self.maker.first_of[key]))
+        _, maximum = self.resource
+        if self.spec.schedule:
+            ladders = bracket_ladders(self.spec.schedule.model_dump(), maximum)
+            rungs = ladders[(number - 1) % len(ladders)]  # Hyperband's brackets take turns, as in BOHB
+        else:
+            rungs = (maximum,)
+        self.brackets.append(Bracket(len(self.brackets), tuple(rungs), tuple(fresh)))
+        self.trials += trials
+        return trials
 
     @property
     def base_id(self) -> str:
@@ -93,60 +129,118 @@ def plan_sweep(config: str | Path | dict[str, Any], overrides: Sequence[str | Ov
     work.pop("sweep", None)
     base = checked.resolved()
     run_sets = tuple(o.text for o in overrides if o.parts[0] != "sweep")  # sweep.* changes no trial
-    found, dropped = points(spec)
-    seeds = spec.seeds or [checked.seed]
-
-    trials: list[Trial] = []
-    errors: list[str] = []
-    failing: set[int] = set()
-    first_of: dict[str, int] = {}
+    found, dropped = points(spec) if spec.method != "tpe" else ([], 0)
+    space = Space(spec, source, lines) if spec.method == "tpe" else None  # Optuna's distributions, checked
     rungs = Rungs(spec, source, lines, base) if spec.schedule else None
     if rungs:
         rungs.check(base)  # a problem of the base config is said once, not for every point
-    valid = []
-    for number, point in enumerate(found, start=1):
-        keyed = point_overrides(point)
-        point_sets = [override for _, override in keyed]
-        try:
-            resolved = validate(copy.deepcopy(work), source, lines, point_sets).resolved()
-            if rungs:
-                rungs.check(resolved)
-        except ConfigError as error:
-            errors += point_errors(error, number, point, keyed, source, lines)
-            failing.add(number)
-            continue
-        valid.append((number, point, resolved, point_sets))
-    budget_free = bool(rungs and rungs.budget_free)  # known once every point is checked
-    for number, point, resolved, point_sets in valid:
-        key = config_hash(without_budget(resolved) if budget_free else resolved)
-        if key in first_of:
-            errors.append(
-                f"{source}: points {first_of[key]} and {number} of sweep.parameters give the same config "
-                f"({label_of(point)}); list each value once"
-            )
-            failing.add(number)
-            continue
-        first_of[key] = number
-        for seed in seeds:
-            trial_config = {**copy.deepcopy(resolved), "seed": seed}
-            sets = run_sets + tuple(o.text for o in point_sets) + (f"seed={seed}",)
-            hashed = without_budget(trial_config) if budget_free else trial_config
-            trials.append(Trial(config_hash(hashed), number, point, seed, trial_config, sets))
-    if errors:
-        shown = errors[:MAX_LISTED] + ([f"... and {len(errors) - MAX_LISTED} more"] if len(errors) > MAX_LISTED else [])
-        raise ConfigError(
-            f"{len(failing)} of the sweep's {len(found)} parameter points are not valid configs:\n" + "\n".join(shown),
-            hint="fix sweep.parameters (each point is checked as `nnrun train` would check it)",
-        )
+    maker = PointMaker(work, source, lines, run_sets, spec.seeds or [checked.seed], rungs)
+    if spec.method == "tpe":
+        # its points come round by round (Plan.extend); the ends of every range are checked now
+        ends = probes(spec.parameters)
+        maker.validate(list(enumerate(ends, start=1)), f"{len(ends)} points made of every choice and range end")
+    valid = maker.validate(list(enumerate(found, start=1)))
+    # a schedule's trial ids may leave the budget out, known once every point is checked; tpe's never do, since
+    # its later points are not known yet
+    maker.budget_free = bool(rungs and rungs.budget_free and spec.method != "tpe")
+    trials = maker.trials(valid)
     _, maximum = resource_of(base["train"])
-    if spec.schedule:
-        brackets = assign({number: key for key, number in first_of.items()}, spec.schedule.model_dump(), maximum)
+    if spec.method == "tpe":
+        brackets = []  # a bracket a round, added by Plan.extend
+    elif spec.schedule:
+        brackets = assign({number: key for key, number in maker.first_of.items()}, spec.schedule.model_dump(), maximum)
     else:
-        brackets = [Bracket(0, (maximum,), tuple(sorted(first_of.values())))]
+        brackets = [Bracket(0, (maximum,), tuple(sorted(maker.first_of.values())))]
     return Plan(
         checked.name, source, raw, tuple(o.text for o in overrides), base, spec, found, trials, dropped, brackets,
-        budget_free=budget_free,
+        budget_free=maker.budget_free, maker=maker, space=space,
     )  # fmt: skip
+
+
+class PointMaker:
+    """Parameter points into trials: each point's config validated as `nnrun train` would, the same config
+    refused twice, one trial per seed."""
+
+    def __init__(self, work: dict[str, Any], source: str, lines: LineMap | None, run_sets: tuple[str, ...],
+                 seeds: list[int], rungs: Rungs | None):  # fmt: skip
+        self.work, self.source, self.lines, self.run_sets = work, source, lines, run_sets
+        self.seeds, self.rungs = seeds, rungs
+        self.first_of: dict[str, int] = {}  # config hash -> the point that has it
+        self.budget_free = False
+
+    def validate(self, numbered: list[tuple[int, Point]], what: str | None = None) -> list[tuple]:
+        """(number, point, resolved config, overrides) for each point; a ConfigError listing every bad one."""
+        what = what or f"the sweep's {len(numbered)} parameter points"
+        errors, failing, valid = [], set(), []
+        for number, point in numbered:
+            keyed = point_overrides(point)
+            point_sets = [override for _, override in keyed]
+            try:
+                resolved = validate(copy.deepcopy(self.work), self.source, self.lines, point_sets).resolved()
+                if self.rungs:
+                    self.rungs.check(resolved)
+            except ConfigError as error:
+                errors += point_errors(error, number, point, keyed, self.source, self.lines)
+                failing.add(number)
+                continue
+            valid.append((number, point, resolved, point_sets))
+        if errors:
+            shown = errors[:MAX_LISTED] + (
+                [f"... and {len(errors) - MAX_LISTED} more"] if len(errors) > MAX_LISTED else []
+            )
+            raise ConfigError(
+                f"{len(failing)} of {what} are not valid configs:\n" + "\n".join(shown),
+                hint="fix sweep.parameters (each point is checked as `nnrun train` would check it)",
+            )
+        return valid
+
+    def key(self, resolved: dict[str, Any]) -> str:
+        return config_hash(without_budget(resolved) if self.budget_free else resolved)
+
+    def trials(self, valid: list[tuple]) -> list[Trial]:
+        """Each valid point's trials, one per seed; a ConfigError for points that repeat an earlier config."""
+        errors, out = [], []
+        for number, point, resolved, point_sets in valid:
+            key = self.key(resolved)
+            if key in self.first_of:
+                errors.append(
+                    f"{self.source}: points {self.first_of[key]} and {number} of sweep.parameters give the same "
+                    f"config ({label_of(point)}); list each value once"
+                )
+                continue
+            self.first_of[key] = number
+            for seed in self.seeds:
+                trial_config = {**copy.deepcopy(resolved), "seed": seed}
+                sets = self.run_sets + tuple(o.text for o in point_sets) + (f"seed={seed}",)
+                out.append(Trial(self.key(trial_config), number, point, seed, trial_config, sets))
+        if errors:
+            shown = errors[:MAX_LISTED] + (
+                [f"... and {len(errors) - MAX_LISTED} more"] if len(errors) > MAX_LISTED else []
+            )
+            raise ConfigError(
+                f"{len(errors)} of the sweep's parameter points repeat an earlier one:\n" + "\n".join(shown),
+                hint="fix sweep.parameters (each point is checked as `nnrun train` would check it)",
+            )
+        return out
+
+
+def probes(parameters: dict[str, Any]) -> list[Point]:
+    """tpe's points checked before anything runs: every choice and both ends of every range, one parameter
+    at a time, the others at their first choice or low end."""
+    ends = {key: grid_ends(values) for key, values in parameters.items()}
+    first = {key: options[0] for key, options in ends.items()}
+    found = [first]
+    for key, options in ends.items():
+        found += [{**first, key: option} for option in options[1:]]
+    return found
+
+
+def grid_ends(values: Any) -> list[Any]:
+    if isinstance(values, list):
+        return values
+    if values["distribution"] == "choice":
+        return values["values"]
+    return [values["low"], values["high"]]
 
 
 class Rungs:

@@ -40,6 +40,8 @@ class SweepStart:
     plan: list[str] | None = None  # a schedule's rung plan, as text
     done: int | None = None  # with a schedule: trials that reached the maximum before (else trials - to_run)
     paused: int = 0  # with a schedule: trials paused at a rung before
+    search: list[str] | None = None  # tpe's plan, as text: its points are suggested round by round
+    scheduled: bool = False  # a schedule counts jobs: a trial runs once a rung
 
 
 class SweepReporter(Protocol):
@@ -58,6 +60,9 @@ class SweepReporter(Protocol):
     def rungs(self, scheduler: Scheduler) -> None:
         """With a schedule: where its brackets stand, after every trial that ended."""
 
+    def round(self, line: str, labels: dict[str, str]) -> None:
+        """With tpe: a round was suggested (`line` says which points), its trials labelled by id."""
+
 
 class SilentSweep:
     def start(self, sweep: SweepStart) -> None: ...
@@ -65,14 +70,22 @@ class SilentSweep:
     def trial_done(self, row: dict[str, Any], best: dict[str, Any] | None, metric: str) -> None: ...
     def finish(self, rows: list[dict[str, Any]], parameters: list[str], metric: str) -> None: ...
     def rungs(self, scheduler: Scheduler) -> None: ...
+    def round(self, line: str, labels: dict[str, str]) -> None: ...
 
 
 LISTED = 12  # the points a decision line names; rungs.csv has them all
 
 
+def bracket_name(scheduler: Scheduler, index: int) -> str:
+    """How a line names its bracket: tpe's are its rounds; halving's one bracket goes unnamed."""
+    if scheduler.plan.spec.method == "tpe":
+        return f"round {index + 1} "
+    return f"bracket {index} " if len(scheduler.brackets) > 1 else ""
+
+
 def decision_line(scheduler: Scheduler, rung: Any) -> str:
     """`rung 1 (1 epochs): 3 of 9 points go on (1, 2, 9); best 0.8278 (point 9)`."""
-    name = f"bracket {rung.bracket} " if len(scheduler.brackets) > 1 else ""
+    name = bracket_name(scheduler, rung.bracket)
     values = {point: value for point, value in rung.values.items() if value is not None}
     best = ""
     if values:
@@ -96,7 +109,7 @@ def rung_note(scheduler: Scheduler) -> str:
             continue
         promoted = sum(len(rung.promoted or []) for rung in walk)
         left = len({scheduler.point_of[trial] for trial in last.waiting})
-        name = f"bracket {bracket.index} " if len(scheduler.brackets) > 1 else ""
+        name = bracket_name(scheduler, bracket.index)
         parts.append(
             f"{name}rung {last.index + 1} of {len(bracket.rungs)} ({last.resource} {scheduler.unit}): "
             f"{left} of {len(last.points)} points left ({len(last.waiting)} trials); {promoted} promoted so far"
@@ -119,12 +132,16 @@ class RichSweepView(SilentSweep):
     def start(self, sweep: SweepStart) -> None:
         self.sweep = sweep
         done = sweep.trials - sweep.to_run if sweep.done is None else sweep.done
+        jobs = bool(sweep.plan) or sweep.scheduled
+        for line in sweep.search or []:
+            self.console.print(escape(line), highlight=False)
         self.console.print(
             f"[bold]{sweep.name}[/]: {sweep.points} points × {sweep.seeds} seeds = {sweep.trials} trials"
+            + (" suggested so far" if sweep.search else "")
             + (f", {done} done before" if done else "")
             + (f", {sweep.paused} paused at a rung" if sweep.paused else "")
             + (f", {sweep.stale} stale (no longer in the spec)" if sweep.stale else "")
-            + f"\n{sweep.to_run} {'jobs (a trial runs once a rung)' if sweep.plan else ''} to run on "
+            + f"\n{sweep.to_run} {'jobs (a trial runs once a rung)' if jobs else 'trials'} to run on "
             f"{sweep.workers} worker(s) × {sweep.threads} thread(s); results in {sweep.path}"
         )
         for line in sweep.plan or []:
@@ -142,7 +159,7 @@ class RichSweepView(SilentSweep):
             console=self.console,
             refresh_per_second=2,
         )
-        self.overall = self.progress.add_task("jobs" if sweep.plan else "trials", total=sweep.to_run, note="")
+        self.overall = self.progress.add_task("jobs" if jobs else "trials", total=sweep.to_run, note="")
         self.progress.start()
 
     def event(self, message: tuple) -> None:
@@ -184,6 +201,10 @@ class RichSweepView(SilentSweep):
         if best is not None and best.get(f"{metric}_mean") is not None:
             self.note += f", best so far: point {best['point']} {metric} {best[f'{metric}_mean']:.4f}"
         self.progress.update(self.overall, advance=1, note=self.rung_text + self.note)
+
+    def round(self, line: str, labels: dict[str, str]) -> None:
+        self.sweep.labels.update(labels)
+        self.console.print(escape(line), highlight=False)
 
     def rungs(self, scheduler: Scheduler) -> None:
         self.scheduler = scheduler  # for the units, the decisions and the compute line at the end

@@ -25,6 +25,7 @@ from nnrun.precompile import compile_kernels
 from nnrun.report.sweep import plot_sweep
 from nnrun.results import Sweep, load_run, load_sweep
 from nnrun.run_folder import RESULTS_ROOT
+from nnrun.sweeps import rounds
 from nnrun.sweeps.folder import SweepFolder
 from nnrun.sweeps.halving import plan_lines
 from nnrun.sweeps.local import LocalPool
@@ -81,6 +82,8 @@ def open_study(
     folder.check_base(plan, force)
     if plan.source == "<dict>":
         plan.source = str(folder.path / "config.yaml")  # the commands in trials.csv need a file to name
+    if plan.spec.method == "tpe":  # the rounds already suggested, in order: their points and trial ids
+        rounds.restore(plan, folder.saved_rounds(), str(folder.path / "rounds.json"), force)
     states = {trial.id: trial_state(folder.trial_dir(trial.id)) for trial in plan.trials}
     present = sorted(path.name for path in folder.trials_dir.glob("*") if path.is_dir())
     stale = [name for name in present if name not in states]
@@ -125,7 +128,7 @@ def run_study(
     if pending:
         precompile(pending)  # a bad model is named here, with its point, before any worker starts
     with study.folder.locked():  # a second driver on this folder is refused
-        if executor is None and scheduler.jobs():
+        if executor is None and (scheduler.jobs() or searching(study.plan)):
             executor = make_executor(workers, dask, study.plan.spec.retries)
         try:
             execute(study, executor, workers, reporter or SilentSweep(), plot)
@@ -133,6 +136,11 @@ def run_study(
             if executor is not None and hasattr(executor, "close"):
                 executor.close()
     return load_sweep(study.folder.path)
+
+
+def searching(plan: Plan) -> bool:
+    """Whether tpe has points still to suggest."""
+    return plan.spec.method == "tpe" and rounds.due(plan)
 
 
 def make_executor(workers: int | None, dask: str | None, retries: int) -> Any:
@@ -177,29 +185,50 @@ def execute(study: Study, executor: Any, workers: int | None, reporter: SweepRep
 
     queue: deque[Job] = deque()
     busy: set[str] = set()
+    tpe = plan.spec.method == "tpe"
+    log = (folder.saved_rounds() or {}).get("rounds", [])[: len(plan.brackets)] if tpe else []
 
     def feed() -> None:
         for trial, until in scheduler.jobs(busy):
             config = with_threads(trial.config, threads)
             queue.append(Job(trial.id, str(folder.trial_dir(trial.id).resolve()), config, plot, until))
             busy.add(trial.id)
+        if tpe and not queue and not busy and rounds.due(plan):  # the last round is over: ask for the next
+            next_round()
+            feed()  # a round that only repeats earlier points trains nothing, and the one after is asked
 
-    feed()
+    def next_round() -> None:
+        """Ask tpe for the next round from every result so far, keep it in rounds.json, then add its trials."""
+        asked = rounds.ask(plan, summarize(plan, list(rows.values()), scheduler)[0])
+        log.append(asked)
+        folder.write_rounds(rounds.fingerprint(plan), log, rounds.optuna_version())
+        trials = plan.extend(asked["points"], asked["round"])
+        if asked["round"] == 1:
+            precompile(trials)  # the kernels once, in the driver, rather than in every worker at once
+        scheduler.add(trials)
+        for trial in trials:
+            by_id[trial.id] = trial
+            rows[trial.id] = row_of(trial)
+        reporter.round(rounds.round_line(plan, asked), {trial.id: study.label(trial) for trial in trials})
+
     if plan.spec.schedule:
         reporter.rungs(scheduler)  # before start: the decisions already taken are not news
     reporter.start(
         SweepStart(
             name=plan.name, path=folder.path, points=len(plan.points), seeds=len(plan.spec.seeds or [0]),
-            trials=len(plan.trials), to_run=scheduler.remaining(), stale=len(study.stale), workers=slots,
-            threads=threads, at=plan.spec.metric.at, labels={trial.id: study.label(trial) for trial in plan.trials},
-            plan=rung_plan(plan) if plan.spec.schedule else None,
+            trials=len(plan.trials), to_run=scheduler.remaining() + (rounds.expected_jobs(plan) if tpe else 0),
+            stale=len(study.stale), workers=slots, threads=threads, at=plan.spec.metric.at,
+            labels={trial.id: study.label(trial) for trial in plan.trials},
+            plan=rung_plan(plan) if plan.spec.schedule and not tpe else None,
             done=sum(scheduler.progress[t.id].has_reached(scheduler.maximum) for t in plan.trials),
             paused=sum(scheduler.progress[t.id].status == "paused" for t in plan.trials),
+            search=rounds.plan_lines(plan) if tpe else None, scheduled=bool(plan.spec.schedule),
         )
     )  # fmt: skip
 
     def write_tables() -> tuple[list[dict[str, Any]], str]:
-        folder.write_trials(parameters, table(study, rows, previous), scheduled=bool(plan.spec.schedule))
+        trials = table(study, rows, previous)
+        folder.write_trials(parameters, trials, scheduled=bool(plan.spec.schedule), rounds=tpe)
         summary, metric = summarize(plan, list(rows.values()), scheduler)
         folder.write_summary(parameters, summary, markdown(plan, summary, metric, scheduler))
         if plan.spec.schedule:
@@ -207,11 +236,13 @@ def execute(study: Study, executor: Any, workers: int | None, reporter: SweepRep
         return summary, metric
 
     try:
+        feed()  # with tpe, the first round may be asked here
+        if tpe:
+            summary, metric = write_tables()  # a round's trials are in trials.csv before they start
         for outcome in executor.run(queue, event) if queue else ():
             trial = by_id[outcome.trial]
             busy.discard(trial.id)
             scheduler.refresh(trial.id, failed=outcome.status == "failed")
-            feed()  # a rung this trial completed may promote others
             # a trial continued from a paused rung adds its time; one started again replaces it
             carried = seconds.get(trial.id) if rows[trial.id]["status"] in ("paused", "stopped") else None
             seconds[trial.id] = round((carried or 0) + outcome.seconds, 2)
@@ -219,6 +250,7 @@ def execute(study: Study, executor: Any, workers: int | None, reporter: SweepRep
             rows[trial.id]["error"] = outcome.error or rows[trial.id]["error"]
             for other in plan.trials:  # a decision changes other trials' status (stopped), nothing else
                 rows[other.id]["status"] = scheduler.status(other)
+            feed()  # a rung this trial completed may promote others; with tpe, the round it ended asks the next
             summary, metric = write_tables()
             reporter.trial_done(rows[trial.id], next((r for r in summary if r["best"]), None), metric)
             if plan.spec.schedule:
@@ -245,6 +277,8 @@ def study_row(study: Study, trial: Trial, previous: dict[str, dict], threads: in
     before = previous.get(trial.id, {})
     ran_with = run.config["train"]["threads"] if run is not None else threads
     extra = {"rung": progress.reached()} if study.plan.spec.schedule else {}
+    if study.plan.spec.method == "tpe":
+        extra["round"] = study.plan.rounds[trial.point]
     return trial_row(
         trial,
         run,

@@ -146,6 +146,14 @@ class Scheduler:
         self._walks: dict[int, list[Rung]] = {}
         self._fates: dict[int, dict[int, tuple[Rung, bool]]] = {}  # by bracket: point -> fate()
 
+    def add(self, trials: list[Trial]) -> None:
+        """Take in a tpe round's new trials; its bracket is already in the plan's list, which is this one's."""
+        for trial in trials:
+            self.trials_of.setdefault(trial.point, []).append(trial)
+            self.point_of[trial.id] = trial.point
+            self.progress[trial.id] = read_progress(self.trial_dir(trial.id), self.unit, self.maximum)
+        self.bracket_of = {point: bracket.index for bracket in self.brackets for point in bracket.points}
+
     def refresh(self, trial: str, failed: bool = False) -> None:
         """Read a trial's folder again after its job ended. A failure now is final for this session, also one
         the folder cannot show (its worker died on every attempt)."""

@@ -157,7 +157,10 @@ def markdown(plan: Plan, rows: list[dict[str, Any]], metric: str, scheduler: Sch
     title = f"# {plan.name}: sweep of {len(plan.points)} points × {len(plan.spec.seeds or [plan.base['seed']])} seeds"
     if schedule:
         title += f", {schedule_text(plan, scheduler)}"
-    lines = [title, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = [title, ""]
+    if plan.spec.method == "tpe":
+        lines += [search_text(plan), ""]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         cells = [str(row["point"]), *(str(row[p]) for p in parameters)]
         cells.append(f"{row['seeds']}" + (f" ({row['failed']} failed)" if row["failed"] else ""))
@@ -186,9 +189,25 @@ def markdown(plan: Plan, rows: list[dict[str, Any]], metric: str, scheduler: Sch
     return "\n".join(lines) + "\n"
 
 
+def search_text(plan: Plan) -> str:
+    """Where a tpe study's points came from."""
+    spec = plan.spec
+    repeats = len(plan.suggested) - len(plan.points)
+    again = f"; {repeats} suggestions repeated an earlier point and were told its result" if repeats else ""
+    return (
+        f"The points came from tpe: Optuna's TPE sampler, asked for {spec.batch} points a round from the results "
+        f"of the rounds before (sampler_seed {spec.sampler_seed}); {len(plan.suggested)} of {spec.n_trials} "
+        f"suggested in {len(plan.brackets)} rounds{again}. rounds.json has each round's points; trials.csv "
+        "its round."
+    )
+
+
 def schedule_text(plan: Plan, scheduler: Scheduler) -> str:
     """`successive halving (η=3) over rungs 1, 3, 9 epochs`, or Hyperband with its brackets."""
     schedule = plan.spec.schedule
+    if plan.spec.method == "tpe":
+        kind = "successive halving" if schedule.type == "halving" else "Hyperband's brackets by turns"
+        return f"each round's points through {kind} (η={schedule.eta}) up to {scheduler.maximum} {scheduler.unit}"
     if schedule.type == "halving":
         rungs = ", ".join(map(str, scheduler.brackets[0].rungs))
         return f"successive halving (η={schedule.eta}) over rungs {rungs} {scheduler.unit}"

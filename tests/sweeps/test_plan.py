@@ -140,6 +140,9 @@ def test_train_on_a_config_with_a_sweep_trains_the_base_and_says_so(tmp_path):
 def test_every_shipped_study_plans(path):
     plan = plan_sweep(path)
     assert plan.name == path.stem
+    if plan.spec.method == "tpe":  # its points come round by round; its ranges' ends were validated
+        assert plan.trials == [] and plan.spec.n_trials * len(plan.spec.seeds or [0]) > 1
+        return
     assert len(plan.trials) == len(plan.points) * len(plan.spec.seeds or [0]) > 1
 
 
