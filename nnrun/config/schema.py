@@ -214,7 +214,7 @@ class SweepConfig(Section):
     )
     parameters: dict[str, Any] = Field(
         default_factory=dict,
-        description="`--set` key path -> a list of values (a value may be a list or a mapping), or for random "
+        description="`--set` key path -> a list of values (a value may be a list or a mapping), or for random and tpe "
         "search {distribution: choice | uniform | log_uniform | int, values | low, high}",
         json_schema_extra={"yaml_type": "mapping"},
     )
@@ -248,7 +248,7 @@ class SweepConfig(Section):
         if self.method == "tpe" and self.batch is None:
             self.batch = min(DEFAULT_BATCH, self.n_trials)  # written out, so that sweep.yaml holds the rounds
         if self.method == "grid" and self.n_trials is not None:
-            raise ValueError("n_trials applies to method: random; a grid runs every combination (drop n_trials)")
+            raise ValueError("n_trials applies to method: random or tpe; a grid runs every combination (drop n_trials)")
         if self.seeds is not None and (bad := [s for s in self.seeds if s < 0]):
             raise ValueError(f"seeds must be >= 0 (got {bad[0]})")
         if self.seeds is not None and len(set(self.seeds)) != len(self.seeds):

@@ -189,13 +189,15 @@ def execute(study: Study, executor: Any, workers: int | None, reporter: SweepRep
     log = (folder.saved_rounds() or {}).get("rounds", [])[: len(plan.brackets)] if tpe else []
 
     def feed() -> None:
-        for trial, until in scheduler.jobs(busy):
-            config = with_threads(trial.config, threads)
-            queue.append(Job(trial.id, str(folder.trial_dir(trial.id).resolve()), config, plot, until))
-            busy.add(trial.id)
-        if tpe and not queue and not busy and rounds.due(plan):  # the last round is over: ask for the next
+        while True:
+            for trial, until in scheduler.jobs(busy):
+                config = with_threads(trial.config, threads)
+                queue.append(Job(trial.id, str(folder.trial_dir(trial.id).resolve()), config, plot, until))
+                busy.add(trial.id)
+            if not (tpe and not queue and not busy and rounds.due(plan)):
+                return
+            # the last round is over: ask for the next (a round that only repeats earlier points trains nothing)
             next_round()
-            feed()  # a round that only repeats earlier points trains nothing, and the one after is asked
 
     def next_round() -> None:
         """Ask tpe for the next round from every result so far, keep it in rounds.json, then add its trials."""
@@ -295,7 +297,8 @@ def study_row(study: Study, trial: Trial, previous: dict[str, dict], threads: in
 
 def table(study: Study, rows: dict[str, dict], previous: dict[str, dict]) -> list[dict[str, Any]]:
     """The trials.csv rows: the plan's in order, then the stale trials an earlier spec had."""
-    stale = [{**previous.get(name, {"trial": name}), "status": "stale"} for name in study.stale]
+    # a tpe study suggested anew (--force) may bring a stale trial back
+    stale = [{**previous.get(name, {"trial": name}), "status": "stale"} for name in study.stale if name not in rows]
     return list(rows.values()) + stale
 
 

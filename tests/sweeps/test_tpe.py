@@ -182,3 +182,31 @@ def test_n_trials_may_grow_but_a_changed_search_is_refused_unless_forced(tmp_pat
     )
     assert json.loads((tmp_path / "study" / "rounds.json").read_text())["rounds"][0]["points"] != first[0]["points"]
     assert len(again.summary) == 6 and sum(row["status"] == "stale" for row in again.trials) > 0
+
+
+def test_a_long_run_of_repeated_rounds_is_asked_in_a_loop_not_a_recursion(tmp_path):
+    # two choices and 300 rounds of one: every round after the first few repeats a point and trains
+    # nothing, so the driver asks the next at once; it once did so by recursing, a frame or two a round
+    config = tpe_study({"optimizer.lr": [0.01, 0.003]}, seeds=[0], n_trials=300, batch=1)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(350)
+    try:
+        result = nnrun.sweep(config, out=tmp_path / "study", workers=1, plot=False)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert len(json.loads((tmp_path / "study" / "rounds.json").read_text())["rounds"]) == 300
+    assert len(result.summary) == 2 and all(row["status"] == "completed" for row in result.trials)
+
+
+def test_a_search_suggested_anew_takes_back_the_trials_its_points_share(tmp_path):
+    parameters = {"optimizer.lr": [0.01, 0.003, 0.001]}
+    nnrun.sweep(tpe_study(parameters, seeds=[0], n_trials=3), out=tmp_path / "study", workers=2, plot=False)
+    before = {row["trial"] for row in read_csv(tmp_path / "study" / "trials.csv", text=["trial"])}
+    stamps = metrics_stamps(tmp_path / "study")
+    again = nnrun.sweep(
+        tpe_study(parameters, seeds=[0], n_trials=3, sampler_seed=1), out=tmp_path / "study", workers=2, force=True
+    )
+    ids = [row["trial"] for row in again.trials]
+    shared = before & {row["trial"] for row in again.trials if row["status"] != "stale"}
+    assert shared and len(ids) == len(set(ids))  # each trial once: back in the study, not also listed stale
+    assert all(metrics_stamps(tmp_path / "study")[trial] == stamps[trial] for trial in shared)  # not trained again
