@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Makes the README's gallery (docs/img/) from the shipped configs and studies, with the commands the README
-# shows beside each figure. Folders under results/gallery/ that exist are reused (a sweep resumes), so a
+# Makes the gallery of docs/figures.md (docs/img/) from the shipped configs and studies, with the commands
+# the page shows beside each figure. Folders under results/gallery/ that exist are reused (a sweep resumes), so a
 # second run only redraws. First run: about 15 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."

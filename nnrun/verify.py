@@ -1,7 +1,7 @@
 """`nnrun verify`: train a finished run again from its saved config, and compare, by hash, what it gives with
 what the folder holds: metrics.csv byte for byte and every array of model.npz.
 
-Same config, seed, thread count and machine give the same bits (README, Results), so any difference is a
+Same config, seed, thread count and machine give the same bits (docs/results.md), so any difference is a
 finding: a changed nnrun or library, another CPU, or a folder edited by hand. The run is repeated in a
 temporary folder that goes away afterwards; the run's own folder is only read.
 """

@@ -1,6 +1,6 @@
 """The Markdown reference of every config key, generated from the schema and the registered classes.
 
-The README's "Config reference" section is this text; tests/test_readme.py keeps the two equal.
+docs/config.md's "Config reference" is this text; tests/test_readme.py keeps the two equal.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def config_reference() -> str:
             "A parameter is a `--set` key path; its values are a list (the grid's values, or random and tpe "
             "search's choices) or a distribution: `{distribution: choice, values: [...]}`, `{distribution: uniform | "
             "log_uniform | int, low: ..., high: ...}` (int: both ends included; a grid takes every int). "
-            "See the Sweeps section for an example.",
+            "docs/sweeps.md has examples.",
         ),
         ("`sweep.metric`", SweepMetric, ""),
         (
