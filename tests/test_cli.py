@@ -11,12 +11,7 @@ import time
 import numpy as np
 import yaml
 
-from tests.helpers import ROOT, small_config
-
-
-def write(path, config):
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
+from tests.helpers import ROOT, small_config, write_config
 
 
 def test_help_lists_every_verb(cli):
@@ -42,7 +37,7 @@ def test_typo_exits_2_with_file_line_and_suggestion(cli, tmp_path):
 def test_unknown_layer_type_lists_registered_names(cli, tmp_path):
     config = small_config()
     config["model"]["layers"][1] = {"type": "rellu"}
-    write(tmp_path / "c.yaml", config)
+    write_config(tmp_path / "c.yaml", config)
     result = cli("check", "c.yaml")
     assert result.returncode == 2
     assert "did you mean 'relu'" in result.stderr
@@ -50,7 +45,7 @@ def test_unknown_layer_type_lists_registered_names(cli, tmp_path):
 
 
 def test_train_writes_the_run_folder_and_eval_agrees(cli, tmp_path):
-    write(tmp_path / "c.yaml", small_config())
+    write_config(tmp_path / "c.yaml", small_config())
     result = cli("train", "c.yaml", "--set", "train.epochs=2", "--out", "run")
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -65,14 +60,14 @@ def test_train_writes_the_run_folder_and_eval_agrees(cli, tmp_path):
 
 
 def test_quiet_prints_nothing(cli, tmp_path):
-    write(tmp_path / "c.yaml", small_config())
+    write_config(tmp_path / "c.yaml", small_config())
     result = cli("train", "c.yaml", "--quiet", "--set", "train.epochs=1")
     assert result.returncode == 0, result.stderr
     assert result.stdout == "" and result.stderr == ""
 
 
 def test_progress_shows_evaluations_and_final_table(cli, tmp_path):
-    write(tmp_path / "c.yaml", small_config())
+    write_config(tmp_path / "c.yaml", small_config())
     result = cli("train", "c.yaml", "--set", "train.epochs=2")
     assert result.returncode == 0, result.stderr
     output = result.stdout + result.stderr
@@ -81,7 +76,7 @@ def test_progress_shows_evaluations_and_final_table(cli, tmp_path):
 
 def test_divergence_exits_3(cli, tmp_path):
     config = small_config(loss="mse", optimizer={"type": "sgd", "lr": 1e30}, train={"max_steps": 40, "eval_every": 1})
-    write(tmp_path / "c.yaml", config)
+    write_config(tmp_path / "c.yaml", config)
     result = cli("train", "c.yaml", "--out", "run")
     assert result.returncode == 3
     assert "non-finite" in result.stderr or "became" in result.stderr
@@ -103,7 +98,7 @@ def test_check_reports_a_shape_mismatch_with_both_shapes(cli, tmp_path):
             "layers": [{"type": "conv2d", "filters": 4, "kernel": 3}, {"type": "dense", "units": 10, "name": "head"}],
         }
     )
-    write(tmp_path / "c.yaml", config)
+    write_config(tmp_path / "c.yaml", config)
     result = cli("check", "c.yaml")
     assert result.returncode == 2
     assert "model.layers[1] head (dense): expects a flat input (features,)" in result.stderr
@@ -146,7 +141,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_metrics(cli, tmp_path):
         optimizer={"type": "adam", "lr": 0.001, "schedule": {"type": "cosine"}},
         train={"epochs": 60, "batch_size": 8},
     )  # fmt: skip
-    write(tmp_path / "c.yaml", config)
+    write_config(tmp_path / "c.yaml", config)
     assert cli("train", "c.yaml", "--quiet", "--out", "whole").returncode == 0
     process = subprocess.Popen([sys.executable, "-m", "nnrun", "train", "c.yaml", "--quiet", "--out", "killed"],
                                cwd=tmp_path)  # fmt: skip
@@ -169,7 +164,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_metrics(cli, tmp_path):
 def test_train_on_a_config_with_a_sweep_says_the_section_is_ignored(cli, tmp_path):
     config = small_config(train={"epochs": 1, "batch_size": 64})
     config["sweep"] = {"parameters": {"optimizer.lr": [0.01, 0.02]}}
-    write(tmp_path / "study.yaml", config)
+    write_config(tmp_path / "study.yaml", config)
     result = cli("train", "study.yaml", "--out", "run")
     assert result.returncode == 0, result.stderr
     assert "sweep: section is ignored" in result.stderr
@@ -178,7 +173,7 @@ def test_train_on_a_config_with_a_sweep_says_the_section_is_ignored(cli, tmp_pat
 
 
 def test_sweep_on_a_config_without_a_sweep_section_exits_2(cli, tmp_path):
-    write(tmp_path / "plain.yaml", small_config())
+    write_config(tmp_path / "plain.yaml", small_config())
     result = cli("sweep", "plain.yaml")
     assert result.returncode == 2
     assert "plain.yaml: the config has no sweep: section" in result.stderr

@@ -24,13 +24,7 @@ NAMES = [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog", 
 TAR_ORDER = ["data_batch_4", "readme.html", "test_batch", "data_batch_3", "batches.meta", "data_batch_2", "data_batch_5", "data_batch_1"]  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """No real cache, $NNRUN_DATA or network: only what a test puts in tmp_path."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv("NNRUN_DATA", raising=False)
-    monkeypatch.setenv("NNRUN_OFFLINE", "1")
-    monkeypatch.setattr(cifar.locate, "SYSTEM_DIRS", ())
+pytestmark = pytest.mark.usefixtures("isolated")  # tests/data/conftest.py
 
 
 # --- writing CIFAR-style files ------------------------------------------------------------------------
@@ -349,7 +343,7 @@ def test_missing_members_are_named(tmp_path):
 def test_not_found_lists_the_places_and_the_url(tmp_path):
     with pytest.raises(DataError, match="dataset 'cifar10' not found") as info:
         Cifar10().load_raw(0)
-    assert str(tmp_path / "cache" / "nnrun" / "cifar10") in info.value.what
+    assert str(tmp_path / "xdg" / "nnrun" / "cifar10") in info.value.what
     assert "https://www.cs.toronto.edu/~kriz/" in info.value.hint
     with pytest.raises(DataError, match=f"data.path: {tmp_path / 'nowhere'}"):
         load(tmp_path / "nowhere")
@@ -377,7 +371,7 @@ def test_download_goes_to_the_cache_with_the_published_checksums(tmp_path, monke
     ds = Cifar10(mirrors=["https://mirror.example/cifar"]).load_raw(0)
     assert np.array_equal(ds.splits["train"].x, expected(files)[0])
     (remote,), dest = calls[0]
-    assert dest == tmp_path / "cache" / "nnrun" / "cifar10"
+    assert dest == tmp_path / "xdg" / "nnrun" / "cifar10"
     assert remote.name == "cifar-10-python.tar.gz" and remote.urls == [
         "https://mirror.example/cifar/cifar-10-python.tar.gz"
     ]

@@ -17,6 +17,7 @@ import pytest
 from nnrun.data import download, idx, locate
 from nnrun.data.download import RemoteFile
 from nnrun.errors import DataError
+from tests.helpers import closed_port
 from tests.helpers.idx_files import STEMS, check_loaded, make_dataset, published_for
 
 FAST = {"retries": 2, "backoff": 0, "timeout": 2, "progress": False}
@@ -67,13 +68,10 @@ def server():
     thread.join(timeout=5)
 
 
-@pytest.fixture
-def closed_port():
+@pytest.fixture(name="closed_port")
+def closed_url():
     """A loopback URL on which nothing listens: connections are refused."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{closed_port()}"
 
 
 @pytest.fixture(autouse=True)

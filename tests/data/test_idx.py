@@ -14,14 +14,7 @@ from nnrun.errors import ConfigError, DataError
 from nnrun.registry import DATASETS
 from tests.helpers.idx_files import CODES, STEMS, check_loaded, idx_bytes, make_dataset, published_for, write
 
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """Empty $NNRUN_DATA, cache and system folders, downloads off: the tests never see real data or network."""
-    monkeypatch.delenv("NNRUN_DATA", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv("NNRUN_OFFLINE", "1")
-    monkeypatch.setattr(locate, "SYSTEM_DIRS", (tmp_path / "system",))
+pytestmark = pytest.mark.usefixtures("isolated")  # tests/data/conftest.py
 
 
 # ---------------------------------------------------------------------------------------------- read_idx

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnrun.data import get_loader, notmnist
+from nnrun.data import get_loader
 from nnrun.data.notmnist import LETTERS, NotMnist
 from nnrun.errors import DataError
 from nnrun.registry import DATASETS
@@ -17,11 +17,7 @@ from nnrun.registry import DATASETS
 PIL = pytest.importorskip("PIL.Image")
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv("NNRUN_DATA", raising=False)
-    monkeypatch.setattr(notmnist.locate, "SYSTEM_DIRS", ())
+pytestmark = pytest.mark.usefixtures("isolated")  # tests/data/conftest.py
 
 
 def letters(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -12,16 +12,8 @@ from nnrun.gradcheck import TOLERANCE, check_layer
 from nnrun.kernels import direct
 from nnrun.layers import conv as conv_module
 from nnrun.layers.conv import Conv2D
+from tests.helpers import assert_close
 from tests.helpers.layers import build_context
-
-
-def assert_close(ours: np.ndarray, theirs: np.ndarray, tol: float, what: str) -> None:
-    """rtol=tol and atol=tol times the largest magnitude in theirs (at least 1): sums of many terms are off
-    by about tol * sum|terms|, so a near-zero entry cannot be held to a relative tolerance."""
-    assert ours.shape == theirs.shape, what
-    scale = max(1.0, float(np.abs(theirs).max()))
-    np.testing.assert_allclose(ours, theirs, rtol=tol, atol=tol * scale, err_msg=what)
-
 
 # --- the kernels against NumPy references ------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import pytest
 
 from nnrun.layers.conv import Conv2D
 from nnrun.layers.pool import AvgPool2D, MaxPool2D
+from tests.helpers import assert_close
 from tests.helpers.layers import build_context
 
 torch = pytest.importorskip("torch")
@@ -21,12 +22,9 @@ F = torch.nn.functional
 pytestmark = pytest.mark.torch
 
 
-def assert_close(ours: np.ndarray, theirs, what: str) -> None:
-    theirs = theirs.detach().numpy()
-    assert ours.shape == theirs.shape, what
+def close_to_torch(ours: np.ndarray, theirs, what: str) -> None:
     assert ours.dtype == np.float32, what
-    scale = max(1.0, float(np.abs(theirs).max()))
-    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5 * scale, err_msg=what)
+    assert_close(ours, theirs.detach().numpy(), 1e-5, what)
 
 
 # (input_shape, filters, kernel, stride, padding, torch padding as F.pad's (left, right, top, bottom))
@@ -59,10 +57,10 @@ def test_conv2d(case):
     tb = torch.tensor(layer.params["bias"], requires_grad=True)
     ty = F.conv2d(F.pad(tx, torch_pad), tw, tb, stride=stride)
     ty.backward(torch.tensor(dy))
-    assert_close(y, ty, "y")
-    assert_close(dx, tx.grad, "dx")
-    assert_close(layer.grads["weight"], tw.grad, "dweight")
-    assert_close(layer.grads["bias"], tb.grad, "dbias")
+    close_to_torch(y, ty, "y")
+    close_to_torch(dx, tx.grad, "dx")
+    close_to_torch(layer.grads["weight"], tw.grad, "dweight")
+    close_to_torch(layer.grads["bias"], tb.grad, "dbias")
 
 
 def test_conv2d_same_odd_kernel_matches_torch_same():
@@ -72,7 +70,7 @@ def test_conv2d_same_odd_kernel_matches_torch_same():
     y = layer.forward(x, train=False)
     weight, bias = torch.tensor(layer.params["weight"]), torch.tensor(layer.params["bias"])
     ty = F.conv2d(torch.tensor(x), weight, bias, padding="same")
-    assert_close(y, ty, "y")
+    close_to_torch(y, ty, "y")
 
 
 # (input_shape, size, stride)
@@ -97,8 +95,8 @@ def test_maxpool2d(case, integers):
     ty, indices = F.max_pool2d(tx, size, stride if stride is not None else size, return_indices=True)
     ty.backward(torch.tensor(dy))
     np.testing.assert_array_equal(layer.argmax, indices.numpy())
-    assert_close(y, ty, "y")
-    assert_close(dx, tx.grad, "dx")
+    close_to_torch(y, ty, "y")
+    close_to_torch(dx, tx.grad, "dx")
 
 
 @pytest.mark.parametrize("case", POOL_CASES, ids=[f"size{c[1]}-stride{c[2]}" for c in POOL_CASES])
@@ -115,5 +113,5 @@ def test_avgpool2d(case):
     tx = torch.tensor(x, requires_grad=True)
     ty = F.avg_pool2d(tx, size, stride if stride is not None else size)
     ty.backward(torch.tensor(dy))
-    assert_close(y, ty, "y")
-    assert_close(dx, tx.grad, "dx")
+    close_to_torch(y, ty, "y")
+    close_to_torch(dx, tx.grad, "dx")

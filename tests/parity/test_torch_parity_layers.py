@@ -15,7 +15,7 @@ pytestmark = pytest.mark.torch
 TOL = dict(rtol=1e-5, atol=1e-5)
 
 
-def assert_close(ours, theirs):
+def close_to_torch(ours, theirs):
     np.testing.assert_allclose(ours, theirs.detach().numpy(), **TOL)
 
 
@@ -41,11 +41,11 @@ def test_dense_matches_linear(use_bias):
     y = layer.forward(x, train=True)
     dx = layer.backward(dy)
     yt, dxt = torch_forward_backward(linear, x, dy)
-    assert_close(y, yt)
-    assert_close(dx, dxt)
-    assert_close(layer.grads["weight"], linear.weight.grad.T)
+    close_to_torch(y, yt)
+    close_to_torch(dx, dxt)
+    close_to_torch(layer.grads["weight"], linear.weight.grad.T)
     if use_bias:
-        assert_close(layer.grads["bias"], linear.bias.grad)
+        close_to_torch(layer.grads["bias"], linear.bias.grad)
 
 
 @pytest.mark.parametrize("momentum", [0.9, 0.6])
@@ -89,9 +89,9 @@ def test_batchnorm_matches_torch(shape, momentum):
 
 def assert_batchnorm_matches(layer, module, y, yt, dx, dxt):
     """Output, input gradient, gamma/beta gradients and running statistics all agree with torch's."""
-    assert_close(y, yt)
-    assert_close(dx, dxt)
-    assert_close(layer.grads["gamma"], module.weight.grad)
-    assert_close(layer.grads["beta"], module.bias.grad)
-    assert_close(layer.buffers["running_mean"], module.running_mean)
-    assert_close(layer.buffers["running_var"], module.running_var)
+    close_to_torch(y, yt)
+    close_to_torch(dx, dxt)
+    close_to_torch(layer.grads["gamma"], module.weight.grad)
+    close_to_torch(layer.grads["beta"], module.bias.grad)
+    close_to_torch(layer.buffers["running_mean"], module.running_mean)
+    close_to_torch(layer.buffers["running_var"], module.running_var)

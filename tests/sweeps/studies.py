@@ -6,10 +6,8 @@ import copy
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from nnrun.io import read_csv
-from tests.helpers import small_config
+from tests.helpers import small_config, write_config  # noqa: F401  # write_config: the sweep tests' too
 
 
 def tiny_study(parameters: dict[str, Any] | None = None, seeds: list[int] | None = None, **train: Any) -> dict:
@@ -33,11 +31,6 @@ def tiny_study(parameters: dict[str, Any] | None = None, seeds: list[int] | None
         "metric": {"name": "val_acc", "goal": "max"},
     }
     return config
-
-
-def write_config(path: Path, config: dict) -> Path:
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
 
 
 def summary_rows(folder: Path) -> list[dict[str, Any]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import sys
 import time
 
@@ -10,7 +9,7 @@ import pytest
 
 from nnrun.errors import RunError
 from nnrun.sweeps.run import sweep
-from tests.helpers import sweep_targets
+from tests.helpers import closed_port, sweep_targets
 from tests.sweeps.studies import metrics_bytes, summary_rows, tiny_study, trial_rows
 
 pytest.importorskip("distributed")
@@ -24,12 +23,6 @@ def test_dask_local_gives_the_local_pools_results(finished, tmp_path):
     assert len(metrics_bytes(finished.folder)) == 4
     local = trial_rows(finished.folder)
     assert {row["trial"]: row["threads"] for row in result.trials} == {k: row["threads"] for k, row in local.items()}
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_an_unreachable_scheduler_fails_fast_naming_it(tmp_path):

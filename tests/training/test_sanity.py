@@ -6,21 +6,15 @@ import math
 
 import numpy as np
 import pytest
-import yaml
 
 from nnrun.config import config_from_dict
 from nnrun.data import load_dataset
 from nnrun.model import Sequential
 from nnrun.registry import LOSSES
 from nnrun.sanity import expected_initial_loss, initial_loss, overfit_small
-from tests.helpers import small_config
+from tests.helpers import small_config, write_config
 
 HUGE_INIT = "model.weight_init={type: normal, std: 10}"
-
-
-def write(path, config):
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
 
 
 def line(stdout: str, start: str) -> str:
@@ -41,7 +35,7 @@ def binary_moons(loss="logistic", units=1):
 
 
 def test_a_sane_config_passes_both_checks(cli, tmp_path):
-    write(tmp_path / "c.yaml", small_config())
+    write_config(tmp_path / "c.yaml", small_config())
     result = cli("check", "c.yaml", "--sanity")
     assert result.returncode == 0, result.stdout + result.stderr
     start = line(result.stdout, "sanity: initial loss")
@@ -52,7 +46,7 @@ def test_a_sane_config_passes_both_checks(cli, tmp_path):
 
 
 def test_a_huge_init_fails_the_initial_loss(cli, tmp_path):
-    write(tmp_path / "c.yaml", small_config())
+    write_config(tmp_path / "c.yaml", small_config())
     result = cli("check", "c.yaml", "--sanity", "--set", HUGE_INIT)
     assert result.returncode == 1
     start = line(result.stdout, "sanity: initial loss")
@@ -63,7 +57,7 @@ def test_a_huge_init_fails_the_initial_loss(cli, tmp_path):
 
 
 def test_a_tiny_lr_fails_the_overfit(cli, tmp_path):
-    write(tmp_path / "c.yaml", small_config())
+    write_config(tmp_path / "c.yaml", small_config())
     result = cli("check", "c.yaml", "--sanity", "--set", "optimizer.lr=1e-9")
     assert result.returncode == 1
     assert line(result.stdout, "sanity: initial loss").endswith("pass")
@@ -73,7 +67,7 @@ def test_a_tiny_lr_fails_the_overfit(cli, tmp_path):
 
 
 def test_without_a_known_expectation_the_initial_loss_is_skipped(cli, tmp_path):
-    write(tmp_path / "c.yaml", small_config(loss="mse"))
+    write_config(tmp_path / "c.yaml", small_config(loss="mse"))
     result = cli("check", "c.yaml", "--sanity")
     assert result.returncode == 0, result.stdout + result.stderr
     start = line(result.stdout, "sanity: initial loss")
@@ -81,7 +75,7 @@ def test_without_a_known_expectation_the_initial_loss_is_skipped(cli, tmp_path):
 
 
 def test_without_sanity_nothing_is_trained(cli, tmp_path):
-    write(tmp_path / "c.yaml", small_config())
+    write_config(tmp_path / "c.yaml", small_config())
     result = cli("check", "c.yaml", "--set", "optimizer.lr=1e-9")
     assert result.returncode == 0
     assert "sanity" not in result.stdout
