@@ -68,6 +68,13 @@ def bracket_ladders(schedule: Mapping[str, Any], maximum: int) -> list[tuple[int
     return [tuple(full[start:]) for start in range(count)]
 
 
+def round_rungs(schedule: Mapping[str, Any], maximum: int, number: int) -> tuple[int, ...]:
+    """The rungs of tpe's round `number` (from 1): halving's ladder, or Hyperband's brackets in turn, as BOHB
+    takes them."""
+    ladders = bracket_ladders(schedule, maximum)
+    return ladders[(number - 1) % len(ladders)]
+
+
 def bracket_weights(ladders: Sequence[Sequence[int]], eta: int) -> list[int]:
     """Hyperband's bracket sizes, ⌈(s_max + 1) / (s + 1) · η^s⌉ for a bracket of s halvings: each bracket
     spends about the same resource."""

@@ -31,8 +31,8 @@ from nnrun.data import load_dataset
 from nnrun.errors import ConfigError, DataError, NnrunError
 from nnrun.io import inline
 from nnrun.registry import SCHEDULES
-from nnrun.sweeps.halving import Bracket, assign, bracket_ladders, ladder, resource_of
-from nnrun.sweeps.space import Point, point_overrides, points
+from nnrun.sweeps.halving import Bracket, assign, ladder, resource_of, round_rungs
+from nnrun.sweeps.space import Point, grid_values, point_overrides, points
 from nnrun.sweeps.tpe import Space
 
 MAX_LISTED = 12  # trial errors listed before "... and N more"
@@ -90,12 +90,8 @@ class Plan:
                 fresh.append(len(self.points))
             self.suggested.append((number, self.maker.first_of[key]))
         _, maximum = self.resource
-        if self.spec.schedule:
-            ladders = bracket_ladders(self.spec.schedule.model_dump(), maximum)
-            rungs = ladders[(number - 1) % len(ladders)]  # Hyperband's brackets take turns, as in BOHB
-        else:
-            rungs = (maximum,)
-        self.brackets.append(Bracket(len(self.brackets), tuple(rungs), tuple(fresh)))
+        rungs = round_rungs(self.spec.schedule.model_dump(), maximum, number) if self.spec.schedule else (maximum,)
+        self.brackets.append(Bracket(len(self.brackets), rungs, tuple(fresh)))
         self.trials += trials
         return trials
 
@@ -185,13 +181,7 @@ class PointMaker:
                 continue
             valid.append((number, point, resolved, point_sets))
         if errors:
-            shown = errors[:MAX_LISTED] + (
-                [f"... and {len(errors) - MAX_LISTED} more"] if len(errors) > MAX_LISTED else []
-            )
-            raise ConfigError(
-                f"{len(failing)} of {what} are not valid configs:\n" + "\n".join(shown),
-                hint="fix sweep.parameters (each point is checked as `nnrun train` would check it)",
-            )
+            raise listed_error(f"{len(failing)} of {what} are not valid configs", errors)
         return valid
 
     def key(self, resolved: dict[str, Any]) -> str:
@@ -214,14 +204,17 @@ class PointMaker:
                 sets = self.run_sets + tuple(o.text for o in point_sets) + (f"seed={seed}",)
                 out.append(Trial(self.key(trial_config), number, point, seed, trial_config, sets))
         if errors:
-            shown = errors[:MAX_LISTED] + (
-                [f"... and {len(errors) - MAX_LISTED} more"] if len(errors) > MAX_LISTED else []
-            )
-            raise ConfigError(
-                f"{len(errors)} of the sweep's parameter points repeat an earlier one:\n" + "\n".join(shown),
-                hint="fix sweep.parameters (each point is checked as `nnrun train` would check it)",
-            )
+            raise listed_error(f"{len(errors)} of the sweep's parameter points repeat an earlier one", errors)
         return out
+
+
+def listed_error(head: str, errors: list[str]) -> ConfigError:
+    """`head:` and the errors, one a line, the first MAX_LISTED of them and how many more."""
+    shown = errors[:MAX_LISTED] + ([f"... and {len(errors) - MAX_LISTED} more"] if len(errors) > MAX_LISTED else [])
+    return ConfigError(
+        f"{head}:\n" + "\n".join(shown),
+        hint="fix sweep.parameters (each point is checked as `nnrun train` would check it)",
+    )
 
 
 def probes(parameters: dict[str, Any]) -> list[Point]:
@@ -236,11 +229,10 @@ def probes(parameters: dict[str, Any]) -> list[Point]:
 
 
 def grid_ends(values: Any) -> list[Any]:
-    if isinstance(values, list):
-        return values
-    if values["distribution"] == "choice":
-        return values["values"]
-    return [values["low"], values["high"]]
+    """A grid's values of a choice; a range's two ends."""
+    if isinstance(values, dict) and values["distribution"] != "choice":
+        return [values["low"], values["high"]]
+    return grid_values(values)
 
 
 class Rungs:

@@ -14,7 +14,7 @@ from typing import Any
 
 from nnrun.config import metric_direction
 from nnrun.errors import ConfigError
-from nnrun.sweeps.halving import Bracket, bracket_ladders
+from nnrun.sweeps.halving import Bracket, bracket_ladders, round_rungs
 from nnrun.sweeps.plan import Plan
 from nnrun.sweeps.tpe import Told, optuna, round_seed, timed_suggest, told_result
 
@@ -89,8 +89,7 @@ def planned_jobs(plan: Plan, number: int, size: int) -> int:
     if not plan.spec.schedule:
         return size * seeds
     _, maximum = plan.resource
-    ladders = bracket_ladders(plan.spec.schedule.model_dump(), maximum)
-    bracket = Bracket(0, ladders[(number - 1) % len(ladders)], tuple(range(size)))
+    bracket = Bracket(0, round_rungs(plan.spec.schedule.model_dump(), maximum, number), tuple(range(size)))
     return sum(bracket.planned(plan.spec.schedule.eta)) * seeds
 
 
