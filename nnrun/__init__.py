@@ -68,8 +68,8 @@ def _set_thread_defaults() -> list[str]:
 thread_defaults_set: list[str] = _set_thread_defaults()  # the keys this import put in os.environ
 
 _API = {
-    "train": ("nnrun.trainer", "train"),
-    "resume": ("nnrun.resuming", "resume"),
+    "train": ("nnrun.runs.trainer", "train"),
+    "resume": ("nnrun.runs.resuming", "resume"),
     "sweep": ("nnrun.sweeps.run", "sweep"),
     "load_run": ("nnrun.results", "load_run"),
     "load_sweep": ("nnrun.results", "load_sweep"),
@@ -78,8 +78,8 @@ _API = {
     "load_config": ("nnrun.config", "load_config"),
     "config_from_dict": ("nnrun.config", "config_from_dict"),
     "load_model": ("nnrun.model", "load_model"),
-    "evaluate_run": ("nnrun.evaluate", "evaluate_run"),
-    "verify": ("nnrun.verify", "verify"),
+    "evaluate_run": ("nnrun.runs.evaluate", "evaluate_run"),
+    "verify": ("nnrun.checks.verify", "verify"),
 }
 __all__ = sorted(_API)
 

@@ -9,7 +9,7 @@ results/<name>/<run-id>/
   model.npz        final weights (see nnrun.model for the layout)
   checkpoint.npz   weights, optimizer state, RNG states, epoch and step for --resume
   diagnostics.csv  with train.diagnostics: per evaluation and layer, activation stats, dead relus, gradient
-                   norm, update/weight ratio (nnrun.probe)
+                   norm, update/weight ratio (nnrun.runs.diagnostics)
   curves.png       accuracy and loss against epoch
   train.log        the log of the run
 
@@ -21,7 +21,7 @@ results/<name>/sweep-<base hash>/    (nnrun sweep; see load_sweep)
   summary.md       the same table, mean ± std, for a paper or a README
   rungs.csv        with a halving or Hyperband schedule: each rung's points, their seed means, the promoted
 
-nnrun.run_folder and nnrun.sweeps write them; this module, plots and reports only read them.
+nnrun.runs.folder and nnrun.sweeps write them; this module, plots and reports only read them.
 """
 
 from __future__ import annotations

@@ -266,7 +266,7 @@ def first_batch(
 ) -> dict[str, Any]:
     """Seconds from starting a Python process to the end of the first batch of `nnrun.train`, cold and warm.
 
-    The child (nnrun.bench.probe) runs `nnrun.train(config, out=..., reporter=...)`, what `nnrun train
+    The child (nnrun.bench.first_batch) runs `nnrun.train(config, out=..., reporter=...)`, what `nnrun train
     CONFIG --quiet` runs without the CLI's start-up, with a reporter that prints the time when the first
     batch ends and exits. The clock is CLOCK_MONOTONIC, shared by parent and child. Cold: NUMBA_CACHE_DIR
     is a new empty folder, so every kernel compiles; warm: the same folder again, now filled. Python's own
@@ -280,7 +280,7 @@ def first_batch(
         config.write_text(yaml.safe_dump(run_config(model, data, threads, name="first_batch"), sort_keys=False))
 
         def once(index: int, cache: str = "numba_cache") -> dict[str, float]:
-            command = [sys.executable, "-m", "nnrun.bench.probe", str(config), str(tmp / f"run{index}")]
+            command = [sys.executable, "-m", "nnrun.bench.first_batch", str(config), str(tmp / f"run{index}")]
             if synthetic:
                 command.append("synthetic")
             env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp / cache)}

@@ -75,9 +75,9 @@ def setup_nnrun(model: str, threads: int, data_kind: str, folder: Path):
     import threadpoolctl
 
     from nnrun.config import config_from_dict
-    from nnrun.run_folder import RunFolder
+    from nnrun.runs.folder import RunFolder
+    from nnrun.runs.trainer import Trainer
     from nnrun.runtime import versions
-    from nnrun.trainer import Trainer
 
     # The Trainer loads the data itself; trying Fashion-MNIST through it keeps one copy in memory.
     section = FASHION if data_kind == "auto" else register_synthetic()

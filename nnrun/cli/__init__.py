@@ -16,13 +16,13 @@ from nnrun.cli import (
     gradcheck,
     layers,
     plot,
-    precompile,
     report,
     reproduce,
     sweep,
     train,
     verify,
 )
+from nnrun.cli import compile as compile_
 from nnrun.cli import eval as eval_
 
 app = typer.Typer(
@@ -44,7 +44,7 @@ app.command("verify")(verify.verify)
 app.command("layers")(layers.layers)
 app.add_typer(data.app, name="data")
 app.command("bench")(bench.bench)
-app.command("compile")(precompile.precompile)
+app.command("compile")(compile_.compile_kernels)
 app.command("reproduce")(reproduce.reproduce)
 
 

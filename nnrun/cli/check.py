@@ -66,7 +66,7 @@ def check(config: ConfigPath, overrides: Overrides = None, sanity: Sanity = Fals
 
 def print_sanity(console, cfg) -> None:
     """Run the two sanity checks and print a line each, a hint under a failure; exit 1 if one fails."""
-    from nnrun.sanity import sanity_checks
+    from nnrun.checks.sanity import sanity_checks
 
     start, fit = sanity_checks(cfg)
     if start.expected is None:

@@ -26,7 +26,7 @@ def eval_run(
     """
     from rich.console import Console  # imported here: keeps `nnrun --help` fast
 
-    from nnrun.evaluate import evaluate_run
+    from nnrun.runs.evaluate import evaluate_run
 
     result = evaluate_run(run_dir, split, save_logits=save_logits)
     Console().print(

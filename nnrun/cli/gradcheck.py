@@ -25,8 +25,8 @@ def gradcheck(
     from rich.console import Console  # imported here: keeps `nnrun --help` fast
     from rich.table import Table
 
+    from nnrun.checks.gradcheck import TOLERANCE, check_network
     from nnrun.config import load_config
-    from nnrun.gradcheck import TOLERANCE, check_network
 
     cfg = load_config(config, overrides or ())
     rows = check_network(cfg, batch=batch, samples=samples)

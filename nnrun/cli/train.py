@@ -31,8 +31,8 @@ def train(
 
     Example: nnrun train configs/quickstart.yaml --set train.epochs=5
     """
-    from nnrun import resuming, trainer  # imported here: keeps `nnrun --help` fast
-    from nnrun.reporter import RichReporter
+    from nnrun.runs import resuming, trainer  # imported here: keeps `nnrun --help` fast
+    from nnrun.runs.progress import RichReporter
 
     apply_offline(offline)
     reporter = None if quiet else RichReporter()

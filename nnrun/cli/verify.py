@@ -18,8 +18,8 @@ def verify(run_dir: RunDir, quiet: Quiet = False, offline: Offline = False, debu
     """
     from rich.console import Console  # imported here: keeps `nnrun --help` fast
 
-    from nnrun.reporter import RichReporter
-    from nnrun.verify import verify as repeat
+    from nnrun.checks.verify import verify as repeat
+    from nnrun.runs.progress import RichReporter
 
     apply_offline(offline)
     verdict = repeat(run_dir, reporter=None if quiet else RichReporter())

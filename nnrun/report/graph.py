@@ -36,7 +36,7 @@ def plot_graph(
 ) -> Path:
     """Draw CONFIG's network into `out` as <name>_graph.<fmt>; returns the file.
 
-    `out` defaults to results/<name>/, the folder that holds the config's runs (nnrun.run_folder.RESULTS_ROOT).
+    `out` defaults to results/<name>/, the folder that holds the config's runs (nnrun.runs.folder.RESULTS_ROOT).
     """
     cfg = load_config(config_path, overrides)
     model = Sequential.from_config(cfg.resolved()["model"], dtype=cfg.dtype, seed=cfg.seed)

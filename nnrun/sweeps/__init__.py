@@ -12,7 +12,7 @@ local.py     this machine: --workers spawned processes, each running one trial a
 cluster.py   a Dask cluster (the optional dask extra)
 summary.py   the tables: a row per trial, mean ± std per point, the best marked
 progress.py  the live view
-run.py       the driver: open or resume the folder, precompile, run, write the tables
+run.py       the driver: open or resume the folder, compile the points, run, write the tables
 
 The package is `sweeps`, not `sweep`, so that `nnrun.sweep` stays the function.
 """

@@ -21,10 +21,10 @@ from typing import Any
 from nnrun.config import Override, config_from_dict
 from nnrun.errors import ConfigError, NnrunError, RunError
 from nnrun.io import atomic_write_text, dump_yaml
-from nnrun.precompile import compile_kernels
 from nnrun.report.sweep import plot_sweep
 from nnrun.results import Sweep, load_run, load_sweep
-from nnrun.run_folder import RESULTS_ROOT
+from nnrun.runs.compiling import compile_config
+from nnrun.runs.folder import RESULTS_ROOT
 from nnrun.sweeps import rounds
 from nnrun.sweeps.folder import SweepFolder
 from nnrun.sweeps.halving import plan_lines
@@ -126,7 +126,7 @@ def run_study(
     # the trials that may still train: with a schedule, any that has not reached the maximum
     pending = [trial for trial in study.plan.trials if not scheduler.progress[trial.id].has_reached(scheduler.maximum)]
     if pending:
-        precompile(pending)  # a bad model is named here, with its point, before any worker starts
+        compile_points(pending)  # a bad model is named here, with its point, before any worker starts
     with study.folder.locked():  # a second driver on this folder is refused
         if executor is None and (scheduler.jobs() or searching(study.plan)):
             executor = make_executor(workers, dask, study.plan.spec.retries)
@@ -206,7 +206,7 @@ def execute(study: Study, executor: Any, workers: int | None, reporter: SweepRep
         folder.write_rounds(rounds.fingerprint(plan), log, rounds.optuna_version())
         trials = plan.extend(asked["points"], asked["round"])
         if asked["round"] == 1:
-            precompile(trials)  # the kernels once, in the driver, rather than in every worker at once
+            compile_points(trials)  # the kernels once, in the driver, rather than in every worker at once
         scheduler.add(trials)
         for trial in trials:
             by_id[trial.id] = trial
@@ -315,7 +315,7 @@ def with_threads(config: dict[str, Any], threads: int) -> dict[str, Any]:
     return config
 
 
-def precompile(pending: list[Trial]) -> None:
+def compile_points(pending: list[Trial]) -> None:
     """Build every pending point's model, running its kernels once: a shape error names its point, and the
     workers load the kernels from numba's cache rather than all compiling them at once."""
     errors = []
@@ -325,7 +325,7 @@ def precompile(pending: list[Trial]) -> None:
             continue
         seen.add(trial.point)
         try:
-            compile_kernels(config_from_dict(trial.config))
+            compile_config(config_from_dict(trial.config))
         except NnrunError as error:
             errors.append(f"point {trial.point} ({label_of(trial.params)}): {error.message()}")
     if errors:

@@ -22,7 +22,7 @@ import yaml
 from nnrun.config import metric_direction
 from nnrun.io import read_csv
 from nnrun.results import FINISHED, best_row
-from nnrun.run_folder import checkpoint_state
+from nnrun.runs.folder import checkpoint_state
 from nnrun.sweeps.halving import Bracket, promote, resource_of
 from nnrun.sweeps.plan import Plan, Trial
 

@@ -23,10 +23,10 @@ from threadpoolctl import threadpool_info
 from nnrun.config import config_from_dict
 from nnrun.data import Dataset, load_dataset
 from nnrun.errors import NnrunError
-from nnrun.reporter import RunStart, Silent
 from nnrun.results import FINISHED
-from nnrun.resuming import budget_key, resume
-from nnrun.trainer import train
+from nnrun.runs.progress import RunStart, Silent
+from nnrun.runs.resuming import budget_key, resume
+from nnrun.runs.trainer import train
 
 
 @dataclass(frozen=True)

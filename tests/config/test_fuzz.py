@@ -190,7 +190,7 @@ names = st.one_of(
 
 
 def stays_in_results(folder: Path, name: str) -> None:
-    """A name the schema accepts is one folder right under results/ (as nnrun.run_folder joins them)."""
+    """A name the schema accepts is one folder right under results/ (as nnrun.runs.folder joins them)."""
     try:
         config = config_from_dict(small_config(name=name))
     except ConfigError:

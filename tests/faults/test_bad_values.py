@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import nnrun
-import nnrun.trainer
+import nnrun.runs.trainer
 from nnrun.errors import ConfigError
 from tests.helpers import small_config
 
@@ -23,8 +23,8 @@ def test_a_bad_value_is_refused_before_compiling(override, tmp_path, monkeypatch
     def never(*args, **kwargs):
         raise AssertionError("it compiled or trained")
 
-    monkeypatch.setattr(nnrun.trainer.Trainer, "warm_up", never)
-    monkeypatch.setattr(nnrun.trainer, "run_kernels_once", never)
+    monkeypatch.setattr(nnrun.runs.trainer.Trainer, "compile", never)
+    monkeypatch.setattr(nnrun.runs.trainer, "compile_model", never)
     with pytest.raises(ConfigError) as refused:
         nnrun.train(small_config(), [override], out=tmp_path / "results" / "run")
     assert BAD[override] in refused.value.message()

@@ -53,7 +53,7 @@ def test_disk_full_at_a_checkpoint_fails_the_run_and_resume_finishes_it(monkeypa
     run = nnrun.load_run(tmp_path / "run")
     assert run.status == "failed" and "No space left on device" in run.summary["error"]
     assert not list((tmp_path / "run").glob(".*.tmp"))  # the half-written file is gone
-    _, state = nnrun.run_folder.RunFolder(run.path).load_checkpoint()
+    _, state = nnrun.runs.folder.RunFolder(run.path).load_checkpoint()
     assert state["step"] == uninterrupted.history[0]["step"]  # epoch 1's checkpoint, intact
     monkeypatch.undo()
     resumed = nnrun.resume(run.path, plot=False)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from nnrun.checks.gradcheck import TOLERANCE, check_layer
 from nnrun.errors import ConfigError, ShapeError
-from nnrun.gradcheck import TOLERANCE, check_layer
 from nnrun.kernels import norm as K
 from nnrun.layers.norm import BatchNorm
 from nnrun.registry import LAYERS

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from nnrun import initializers
+from nnrun.checks.gradcheck import TOLERANCE, check_layer
 from nnrun.errors import ConfigError, ShapeError
-from nnrun.gradcheck import TOLERANCE, check_layer
 from nnrun.kernels import conv as kernels
 from nnrun.layers import conv as conv_module
 from nnrun.layers.conv import Conv2D

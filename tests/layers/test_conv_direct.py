@@ -8,7 +8,7 @@ import numba
 import numpy as np
 import pytest
 
-from nnrun.gradcheck import TOLERANCE, check_layer
+from nnrun.checks.gradcheck import TOLERANCE, check_layer
 from nnrun.kernels import direct
 from nnrun.layers import conv as conv_module
 from nnrun.layers.conv import Conv2D

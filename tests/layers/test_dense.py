@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from nnrun.checks.gradcheck import TOLERANCE, check_layer
 from nnrun.errors import ConfigError, ShapeError
-from nnrun.gradcheck import TOLERANCE, check_layer
 from nnrun.layers.dense import Dense
 from nnrun.registry import LAYERS
 from tests.helpers.layers import build_context

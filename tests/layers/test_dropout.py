@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from nnrun.checks.gradcheck import TOLERANCE, check_layer
 from nnrun.errors import ConfigError
-from nnrun.gradcheck import TOLERANCE, check_layer
 from nnrun.kernels.dropout import dropout_apply
 from nnrun.layers.dropout import Dropout
 from nnrun.registry import LAYERS

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnrun.gradcheck import TOLERANCE, check_layer
+from nnrun.checks.gradcheck import TOLERANCE, check_layer
 from nnrun.layers.reshape import Flatten
 from nnrun.registry import LAYERS
 from tests.helpers.layers import build_context

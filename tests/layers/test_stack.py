@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import nnrun
+from nnrun.checks.gradcheck import TOLERANCE, check_layer
 from nnrun.config import config_from_dict, load_config
 from nnrun.errors import ConfigError, ShapeError
-from nnrun.gradcheck import TOLERANCE, check_layer
 from nnrun.layers.activations import ReLU, Tanh
 from nnrun.layers.dense import Dense
 from nnrun.layers.dropout import Dropout

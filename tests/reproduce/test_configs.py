@@ -14,8 +14,8 @@ from nnrun.config.validate import load_config
 from nnrun.registry import DATASETS
 from nnrun.reproduce.manifest import load_manifest, matches
 from nnrun.results import TRIAL_COLUMNS
+from nnrun.runs.trainer import train
 from nnrun.sweeps.plan import plan_sweep
-from nnrun.trainer import train
 from tests.helpers import ROOT
 
 REPORTS = ROOT / "configs" / "reports"

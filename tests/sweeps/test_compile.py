@@ -1,6 +1,6 @@
 """The driver compiles the kernels its trials need before the workers start, so the workers only load them.
 
-Proven without timing: in a fresh numba cache, the driver's precompile writes every compiled kernel a trial
+Proven without timing: in a fresh numba cache, the driver's compile_points writes every compiled kernel a trial
 then uses; the trial, run afterwards in another process on the same cache, adds no compiled entry of its own.
 """
 
@@ -16,8 +16,8 @@ from tests.sweeps.studies import tiny_study, write_config
 PRECOMPILE = """
 import sys
 from nnrun.sweeps.plan import plan_sweep
-from nnrun.sweeps.run import precompile
-precompile(plan_sweep(sys.argv[1]).trials)
+from nnrun.sweeps.run import compile_points
+compile_points(plan_sweep(sys.argv[1]).trials)
 """
 
 RUN_ONE = """

@@ -13,7 +13,7 @@ import signal
 import pytest
 
 from nnrun.io import read_csv
-from nnrun.run_folder import checkpoint_state
+from nnrun.runs.folder import checkpoint_state
 from nnrun.sweeps.run import sweep
 from tests.sweeps.halving import LRS, halving_study, tables
 from tests.sweeps.studies import write_config

@@ -11,10 +11,10 @@ import yaml
 
 from nnrun.config import load_config
 from nnrun.errors import ConfigError
-from nnrun.reporter import Silent
+from nnrun.runs.progress import Silent
+from nnrun.runs.trainer import train
 from nnrun.sweeps.plan import config_hash, plan_sweep
 from nnrun.sweeps.run import open_study, run_study
-from nnrun.trainer import train
 from tests.helpers import ROOT, small_config
 
 STUDIES = sorted((ROOT / "configs" / "studies").glob("*.yaml"))

@@ -10,8 +10,8 @@ import pytest
 import nnrun
 from nnrun.errors import ConfigError, TrainingDiverged
 from nnrun.io import read_csv
-from nnrun.reporter import Silent
 from nnrun.results import METRIC_COLUMNS
+from nnrun.runs.progress import Silent
 from tests.helpers import ROOT, small_config
 
 

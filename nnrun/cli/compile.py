@@ -27,7 +27,7 @@ Jobs = Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Processes
 
 
 @handles_errors
-def precompile(
+def compile_kernels(
     configs: Configs = None,
     overrides: Overrides = None,
     dtype: Dtypes = None,
@@ -47,7 +47,7 @@ def precompile(
 
     from nnrun.config.validate import load_config
     from nnrun.errors import ConfigError
-    from nnrun.precompile import DTYPES, catalog, prime
+    from nnrun.runs.compiling import DTYPES, catalog, compile_models
     from nnrun.runtime import machine
     from nnrun.sweeps.plan import plan_sweep
 
@@ -73,15 +73,15 @@ def precompile(
         work = catalog(dtype or ["float32"])
     console = Console(stderr=True, highlight=False, quiet=quiet)
     with console.status(f"compiling the kernels of {len(work)} model(s) for this CPU"):
-        primed = prime(work, jobs)
+        done = compile_models(work, jobs)
     cpu = machine()["cpu"]
-    if primed.compiled:
+    if done.compiled:
         console.print(
-            f"compiled {primed.compiled} kernels for {cpu} in {primed.seconds:.1f} s "
-            f"({primed.jobs} process{'es' if primed.jobs > 1 else ''}), into {primed.cache}"
+            f"compiled {done.compiled} kernels for {cpu} in {done.seconds:.1f} s "
+            f"({done.jobs} process{'es' if done.jobs > 1 else ''}), into {done.cache}"
         )
     else:
         console.print(
-            f"nothing to compile: the kernels of the {primed.models} model(s) were in numba's cache already, "
-            f"for {cpu}: {primed.cache}"
+            f"nothing to compile: the kernels of the {done.models} model(s) were in numba's cache already, "
+            f"for {cpu}: {done.cache}"
         )

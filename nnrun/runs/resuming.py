@@ -13,10 +13,10 @@ from typing import Any
 from nnrun.config import Config, config_from_dict
 from nnrun.data import load_dataset
 from nnrun.errors import RunError
-from nnrun.reporter import Reporter
 from nnrun.results import FINISHED, Run, load_run
-from nnrun.run_folder import RunFolder
-from nnrun.trainer import DataLoad, Trainer
+from nnrun.runs.folder import RunFolder
+from nnrun.runs.progress import Reporter
+from nnrun.runs.trainer import DataLoad, Trainer
 
 
 def resume(

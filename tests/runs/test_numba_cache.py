@@ -137,11 +137,11 @@ COMPILE_AND_COUNT = """
 import json, os, sys, time
 from nnrun import kernels
 from nnrun.config.validate import load_config
-from nnrun.precompile import compile_kernels
+from nnrun.runs.compiling import compile_config
 from numba.core.dispatcher import Dispatcher
 while not os.path.exists(sys.argv[2]):  # both processes start compiling at the same moment
     time.sleep(0.001)
-compile_kernels(load_config(sys.argv[1]))
+compile_config(load_config(sys.argv[1]))
 compiled = sorted(
     f"{module.__name__}.{name}"
     for module in kernels.MODULES

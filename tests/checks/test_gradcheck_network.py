@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from nnrun.checks.gradcheck import check_network, rel_error
 from nnrun.config import config_from_dict
-from nnrun.gradcheck import check_network, rel_error
 from nnrun.registry import LAYERS, LOSSES
 
 CONV = {"type": "conv2d", "filters": 3, "kernel": 3, "padding": "same"}

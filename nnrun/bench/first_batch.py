@@ -1,6 +1,6 @@
 """The first-batch child of `nnrun bench`: `nnrun.train` until its first batch ends, then the time, and exit.
 
-    python -m nnrun.bench.probe CONFIG OUT [synthetic]
+    python -m nnrun.bench.first_batch CONFIG OUT [synthetic]
 
 It runs what `nnrun train CONFIG --quiet --out OUT` runs, without the CLI's own start-up, and prints one
 JSON line {"at": time.perf_counter(), "jit_seconds": ...}; nnrun.bench.timing.first_batch reads it.
@@ -14,8 +14,8 @@ import sys
 import time
 
 from nnrun.bench.worker import register_synthetic
-from nnrun.reporter import Silent
-from nnrun.trainer import train
+from nnrun.runs.progress import Silent
+from nnrun.runs.trainer import train
 
 
 class FirstBatch(Silent):

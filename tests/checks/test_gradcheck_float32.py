@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnrun.gradcheck import numerical_gradient, rel_error
+from nnrun.checks.gradcheck import numerical_gradient, rel_error
 from nnrun.model import Sequential
-from nnrun.probe import flat_layers
 from nnrun.registry import LOSSES
+from nnrun.runs.diagnostics import flat_layers
 
 TOLERANCE = 2e-3  # float32 sums over a few hundred terms: about 1e-5 relative; 1e-6 is float64's
 CONV = {"type": "conv2d", "filters": 4, "kernel": 3, "padding": "same"}

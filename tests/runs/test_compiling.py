@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from nnrun.kernels import direct
-from nnrun.precompile import CATALOG, catalog
+from nnrun.runs.compiling import CATALOG, catalog
 from tests.helpers import ROOT
 
 # Kernels that only another kind of CPU compiles (nnrun/kernels/direct.py picks by vector width), and one
@@ -30,14 +30,14 @@ from numba.core.dispatcher import Dispatcher
 from nnrun import kernels
 from nnrun.config.validate import config_from_dict, load_config
 from nnrun.sweeps.plan import plan_sweep
-from nnrun.precompile import compile_kernels
+from nnrun.runs.compiling import compile_config
 for path in sorted(p for p in Path(sys.argv[1]).rglob("*.yaml") if p.name != "reports.yaml"):  # the manifest
     config = load_config(path)
     if config.sweep is None:
-        compile_kernels(config)
+        compile_config(config)
     else:
         for trial in plan_sweep(path).trials:
-            compile_kernels(config_from_dict(trial.config))
+            compile_config(config_from_dict(trial.config))
 print(json.dumps(sorted(
     f"{module.__name__}.{name}"
     for module in kernels.MODULES

@@ -1,17 +1,22 @@
-"""`nnrun compile`: numba's cache primed with nnrun's kernels, so that later runs load them instead.
+"""Compiling nnrun's numba kernels ahead of training: a run's model, a sweep's points, `nnrun compile`.
 
-A first run on a machine compiles the kernels its model calls, seconds apiece: 10-17 s before a CNN's
-first batch on 2 cores (benchmarks/README.md, fifth round). numba caches them per CPU, next to the package or in
-NUMBA_CACHE_DIR. Priming compiles the kernels of a catalog of small models that between them call every
-kernel of the layers, the softmax loss and the optimizers (or the kernels of the configs given), in
-`jobs` processes at once. Each process goes through the whole list, starting at a different place, and
-a kernel's lock (nnrun/kernels/cache.py) has each compiled once: a process that meets a kernel another
-is compiling puts that model back at the end of its list and goes on with the next, and waits only when
-every model left is held up so.
+numba compiles a kernel the first time it is called with a new type signature, seconds apiece, and caches
+it per CPU, next to the package or in NUMBA_CACHE_DIR (nnrun/kernels/cache.py keeps those files sound and
+locks a kernel while one process compiles it). Three callers compile ahead:
+- a run: `compile_model` runs its kernels once on a throwaway copy, so that the compile time is reported
+  apart from the first epoch's;
+- a sweep's driver: `compile_config` for each point, before the workers start, so that they load the
+  kernels instead of all compiling them at once;
+- `nnrun compile`: `compile_models` over a catalog of small models that between them call every kernel
+  of the layers, the softmax loss and the optimizers (or over the configs given), in `jobs` processes.
+  Each process goes through the whole list, starting at a different place: one that meets a kernel
+  another is compiling puts that model back at the end of its list and goes on with the next, and waits
+  only when every model left is held up so. Cold-start figures are in benchmarks/README.md.
 """
 
 from __future__ import annotations
 
+import copy
 import multiprocessing
 import os
 import time
@@ -129,8 +134,8 @@ def catalog(dtypes: Sequence[str] = ("float32",)) -> list[tuple[str, dict[str, A
 
 
 @dataclass(frozen=True)
-class Primed:
-    """What `prime` did: the kernels it compiled (one per type signature; 0 when the cache had them all), the
+class Compiled:
+    """What `compile_models` did: the kernels it compiled (one per type signature; 0 when the cache had them all), the
     models it ran, its processes, its wall time and numba's cache folder."""
 
     compiled: int
@@ -140,7 +145,7 @@ class Primed:
     cache: str
 
 
-def prime(configs: Sequence[tuple[str, dict[str, Any] | Config]], jobs: int | None = None) -> Primed:
+def compile_models(configs: Sequence[tuple[str, dict[str, Any] | Config]], jobs: int | None = None) -> Compiled:
     """Compile (or find in numba's cache) the kernels each config's training step and evaluation call.
 
     configs: (label, Config or raw config dict). jobs: processes at once (None: the machine's cores, at
@@ -162,7 +167,7 @@ def prime(configs: Sequence[tuple[str, dict[str, Any] | Config]], jobs: int | No
         # each process starts `len / jobs` further along the list, so that they compile different kernels first
         results = list(pool.map(_compile_all, [_rotated(raw, k * len(raw) // jobs) for k in range(jobs)]))
     compiled = sum(misses for misses, _ in results)
-    return Primed(compiled, len(raw), jobs, time.perf_counter() - tick, results[0][1])
+    return Compiled(compiled, len(raw), jobs, time.perf_counter() - tick, results[0][1])
 
 
 def _rotated(items: list, start: int) -> list:
@@ -179,7 +184,7 @@ def _compile_all(configs: list[tuple[str, dict[str, Any]]]) -> tuple[int, str]:
         label, config = queue.popleft()
         try:
             with skip_busy(held_up < len(queue)):  # when all the others are held up too, wait on this one
-                compile_kernels(config_from_dict(config, source=label))
+                compile_config(config_from_dict(config, source=label))
             held_up = 0
         except KernelBusy:
             queue.append((label, config))
@@ -187,7 +192,7 @@ def _compile_all(configs: list[tuple[str, dict[str, Any]]]) -> tuple[int, str]:
     return kernels.compiles(), os.path.dirname(kernels.loss.softmax_cross_entropy.stats.cache_path)
 
 
-def compile_kernels(config: Config) -> None:
+def compile_config(config: Config) -> None:
     """Compile (or load from numba's cache) the kernels a run of `config` calls, on a batch of zeros.
 
     A sweep's driver calls it for each point before its workers start, so that they load the kernels from
@@ -197,6 +202,14 @@ def compile_kernels(config: Config) -> None:
     model = Sequential.from_config(resolved["model"], dtype=config.dtype, seed=config.seed)
     xb = np.zeros((2, *model.input_shape), dtype=config.dtype)
     run_kernels_once(model, LOSSES.build(resolved["loss"]), config, xb, np.zeros(2, dtype=np.int64))
+
+
+def compile_model(model: Sequential, loss, config: Config, xb: np.ndarray, yb: np.ndarray) -> float:
+    """Run a run's kernels once on a throwaway copy of `model`; the seconds it took (mostly compiling, or
+    loading from numba's cache)."""
+    tick = time.perf_counter()
+    run_kernels_once(copy.deepcopy(model), loss, config, xb, yb)
+    return time.perf_counter() - tick
 
 
 def run_kernels_once(model: Sequential, loss, config: Config, xb: np.ndarray, yb: np.ndarray) -> None:

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import nnrun
+from nnrun.checks.verify import verify
 from nnrun.errors import RunError
 from nnrun.io import atomic_savez, read_npz
-from nnrun.verify import verify
 from tests.helpers import small_config
 
 

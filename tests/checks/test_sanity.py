@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pytest
 
+from nnrun.checks.sanity import expected_initial_loss, initial_loss, overfit_small
 from nnrun.config import config_from_dict
 from nnrun.data import load_dataset
 from nnrun.model import Sequential
 from nnrun.registry import LOSSES
-from nnrun.sanity import expected_initial_loss, initial_loss, overfit_small
 from tests.helpers import small_config, write_config
 
 HUGE_INIT = "model.weight_init={type: normal, std: 10}"

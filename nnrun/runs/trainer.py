@@ -1,6 +1,6 @@
 """The training loop: mini-batches, evaluation, early stopping and checkpoints, written into a RunFolder.
 
-`train(config)` is the Python API behind `nnrun train` (nnrun.resuming continues a run). `until` pauses a
+`train(config)` is the Python API behind `nnrun train` (nnrun.runs.resuming continues a run). `until` pauses a
 run at that point of its budget (epochs, or steps with train.max_steps), with a checkpoint there and status
 `paused`: a sweep's halving schedule trains its trials rung by rung so, and a paused run resumed to its end
 equals one trained straight, since what depends on the budget (a schedule, the last evaluation) is computed
@@ -10,7 +10,6 @@ from the config's.
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 import time
 from collections.abc import Callable
@@ -24,17 +23,17 @@ from nnrun import kernels
 from nnrun.config import Config, config_from_dict, load_config, metric_direction
 from nnrun.data import Dataset, batches, load_dataset
 from nnrun.errors import ConfigError, DataError, RunError, TrainingDiverged, WriteError
-from nnrun.evaluate import evaluate
 from nnrun.io import format_value
 from nnrun.losses import l2_penalty
 from nnrun.model import Sequential, check_fits
 from nnrun.optimizers import clip_grad_norm
-from nnrun.precompile import run_kernels_once
-from nnrun.probe import Probe
 from nnrun.registry import LOSSES, OPTIMIZERS, SCHEDULES
-from nnrun.reporter import Reporter, RunStart, Silent
 from nnrun.results import FINISHED, Run, improves, load_run
-from nnrun.run_folder import RESULTS_ROOT, RunFolder
+from nnrun.runs.compiling import compile_model
+from nnrun.runs.diagnostics import Probe
+from nnrun.runs.evaluate import evaluate
+from nnrun.runs.folder import RESULTS_ROOT, RunFolder
+from nnrun.runs.progress import Reporter, RunStart, Silent
 from nnrun.runtime import configure_threads, git_commit, machine, versions
 
 DataLoad = Callable[[dict[str, Any], int], Dataset]  # (the data section, the seed) -> the dataset
@@ -273,7 +272,7 @@ class Trainer:
             self.folder.log(ignored)
             self.reporter.message(ignored)
         compiled = kernels.compiles()
-        self.jit_seconds = self.warm_up()
+        self.jit_seconds = self.compile()
         if kernels.compiles() > compiled:
             self.reporter.message(
                 f"compiled the model's kernels for this CPU in {self.jit_seconds:.1f} s, once: numba caches them "
@@ -431,13 +430,11 @@ class Trainer:
             return True
         return False
 
-    # --- warm-up, end, files --------------------------------------------------------------------
-    def warm_up(self) -> float:
-        """Run each kernel once on a throwaway copy so JIT compile time is measured apart from training."""
-        tick = time.perf_counter()
+    # --- compiling, end, files ------------------------------------------------------------------
+    def compile(self) -> float:
+        """Compile the model's kernels on two training examples, so that compile time is measured apart from training."""
         xb, yb = next(batches(self.dataset.splits["train"], 2, self.dtype))
-        run_kernels_once(copy.deepcopy(self.model), self.loss, self.config, xb, yb)
-        return time.perf_counter() - tick
+        return compile_model(self.model, self.loss, self.config, xb, yb)
 
     def finish(self, error: str | None = None) -> Run:
         if self.best_arrays is not None and self.status != "failed":

@@ -19,10 +19,10 @@ import numpy as np
 from nnrun.config import config_from_dict
 from nnrun.errors import RunError, TrainingDiverged
 from nnrun.io import read_csv, read_npz
-from nnrun.reporter import Reporter
 from nnrun.results import FINISHED, METRIC_COLUMNS, load_run
+from nnrun.runs.progress import Reporter
+from nnrun.runs.trainer import train
 from nnrun.runtime import machine
-from nnrun.trainer import train
 
 ENDED = (*FINISHED, "failed")  # a failed run has a final result too: where it diverged
 

@@ -9,8 +9,8 @@ import pytest
 import nnrun
 from nnrun.data import batches, load_dataset
 from nnrun.io import read_csv
-from nnrun.probe import PROBE
 from nnrun.report.document import write_report
+from nnrun.runs.diagnostics import PROBE
 from tests.faults.test_writes import fail_on
 from tests.helpers import small_config
 from tests.report.test_figures import looks_drawn

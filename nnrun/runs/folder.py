@@ -18,10 +18,10 @@ import numpy as np
 from nnrun.errors import RunError
 from nnrun.io import append_line, atomic_savez, atomic_write_text, csv_text, dump_yaml, read_csv, read_npz
 from nnrun.model import Sequential, save_model
-from nnrun.probe import DIAGNOSTIC_COLUMNS
 from nnrun.report.curves import plot_run
 from nnrun.report.layers import plot_layers
 from nnrun.results import METRIC_COLUMNS, TIMING_COLUMNS, summary_markdown
+from nnrun.runs.diagnostics import DIAGNOSTIC_COLUMNS
 
 STATE_KEY = "__state__"  # the checkpoint's JSON state among its arrays
 RESULTS_ROOT = "results"  # run folders go to results/<name>/<run-id>/ unless --out says otherwise

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from nnrun import losses
+from nnrun.checks.gradcheck import TOLERANCE, check_loss
 from nnrun.errors import ConfigError
-from nnrun.gradcheck import TOLERANCE, check_loss
 from nnrun.params import Param
 from nnrun.registry import LOSSES
 

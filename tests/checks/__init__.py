@@ -1,0 +1,1 @@
+"""nnrun.checks: float64 gradient checks, the sanity checks and verify."""
