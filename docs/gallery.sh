@@ -10,7 +10,7 @@ mkdir -p docs/img "$runs"
 
 [ -f "$runs/fashion_cnn/summary.json" ] ||
     $nnrun train configs/fashion_cnn.yaml --set train.epochs=5 --out "$runs/fashion_cnn" --quiet
-$nnrun plot "$runs/fashion_cnn" --diagnostics
+$nnrun plot "$runs/fashion_cnn" --inspect
 $nnrun plot --graph configs/cnn.yaml --out "$runs"
 for study in hidden_units moons_activations losses; do
     $nnrun sweep "configs/studies/$study.yaml" --out "$runs/$study" --quiet --no-plot ||

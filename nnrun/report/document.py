@@ -30,7 +30,7 @@ class Written:
     skipped: list[str]
 
 
-def write_report(path: str | Path, fmt: str = "html", out: str | Path | None = None, diagnostics: bool = False):
+def write_report(path: str | Path, fmt: str = "html", out: str | Path | None = None, inspect: bool = False):
     """Draw the folder's figures (into the folder) and write report.<fmt> (default: in the folder too)."""
     if fmt not in FORMATS:
         raise RunError(f"no report format {fmt!r}", hint=f"formats: {', '.join(FORMATS)}")
@@ -38,7 +38,7 @@ def write_report(path: str | Path, fmt: str = "html", out: str | Path | None = N
     if folder_kind(path) == "sweep":
         title, blocks, skipped = sections.sweep_page(path)
     else:
-        title, blocks, skipped = sections.run_page(path, diagnostics)
+        title, blocks, skipped = sections.run_page(path, inspect)
     out = Path(out) if out is not None else path / f"report.{fmt}"
     out.parent.mkdir(parents=True, exist_ok=True)
     figures = [block.path for block in blocks if block.kind == "image"]

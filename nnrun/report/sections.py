@@ -16,28 +16,9 @@ from typing import Any
 from nnrun import __version__
 from nnrun.errors import RunError
 from nnrun.io import inline, read_csv
-from nnrun.report.boundary import is_planar, plot_boundary
-from nnrun.report.curves import plot_run
-from nnrun.report.diagnostics import plot_diagnostics
-from nnrun.report.graph import plot_model_graph
-from nnrun.report.layers import plot_layers
+from nnrun.report.run_figures import CAPTIONS, REPORT, Inspect, draw_run
 from nnrun.report.sweep import left_out, plot_sweep
 from nnrun.results import load_run, load_sweep
-
-# what each figure a folder may hold shows, in the order a report gives them
-CAPTIONS = {
-    "curves": "accuracy and loss against epoch for each split; the best evaluation marked",
-    "boundary": "the decision boundary over the plane, with the training points",
-    "training_diagnostics": "per-layer activation spread, dead relus, gradient norms and update/weight ratios",
-    "graph": "the network: each layer's output shape and parameters",
-    "confusion": "confusion matrix on the test split",
-    "misclassified": "misclassified test examples, true → predicted",
-    "filters": "the first layer's filters",
-    "activations_tsne": "t-SNE of the last hidden layer's activations, coloured by class",
-    "activations_pca": "PCA of the last hidden layer's activations, coloured by class",
-    "weights_tsne": "t-SNE of a dense layer's units by their input weights",
-    "weights_pca": "PCA of a dense layer's units by their input weights",
-}
 
 
 @dataclass
@@ -54,30 +35,11 @@ class Block:
     meta: bool = False
 
 
-def run_page(path: Path, diagnostics: bool) -> tuple[str, list[Block], list[str]]:
+def run_page(path: Path, inspect: bool) -> tuple[str, list[Block], list[str]]:
     run = load_run(path)
     summary = run.summary
-    figures, skipped = [], []
-    drawings = (("curves", plot_run), ("boundary", plot_boundary), ("training_diagnostics", plot_layers),
-                ("graph", plot_model_graph))  # fmt: skip
-    for name, draw in drawings:
-        if name == "boundary" and not is_planar(run.config):
-            continue
-        if name == "training_diagnostics" and not (path / "diagnostics.csv").is_file():
-            continue
-        try:
-            figures.append(draw(path))
-        except RunError as error:
-            skipped.append(f"{name}: {error.what}")
-    if diagnostics:
-        try:
-            drawn, not_applicable = plot_diagnostics(path)
-            figures += drawn
-            skipped += not_applicable
-        except RunError as error:
-            skipped.append(f"diagnostics: {error.what}")
-    else:  # the diagnostics `nnrun plot --diagnostics` drew earlier
-        figures += [path / f"{name}.png" for name in CAPTIONS if (path / f"{name}.png").is_file()]
+    drawn = draw_run(path, REPORT, inspect=Inspect() if inspect else None)
+    figures, skipped = drawn.written, drawn.skipped
     figures = list(dict.fromkeys(figures))
     blocks = [meta(f"run folder `{path}` · status **{run.status}** · {progress(summary)}")]
     blocks += [Block("heading", "Results")]

@@ -36,7 +36,7 @@ class Figure(Strict):
 
     file: str | None = None
     trial: str | None = Field(None, description="`best`: the sweep's best trial (by its metric)")
-    kind: str | None = Field(None, description="curves, or a diagnostic kind of `nnrun plot --kind`")
+    kind: str | None = Field(None, description="curves, or an inspection figure of `nnrun plot --kind`")
     layer: str | None = None
 
 

@@ -20,7 +20,7 @@ from nnrun.data.catalog import fetch, location
 from nnrun.errors import ConfigError
 from nnrun.io import atomic_savez, atomic_write_text
 from nnrun.registry import DATASETS
-from nnrun.report.diagnostics import plot_diagnostics
+from nnrun.report.inspect import plot_inspection
 from nnrun.reproduce.manifest import RANDOM, Experiment, Manifest, Report, StandIn
 from nnrun.results import FINISHED, Sweep, load_sweep
 from nnrun.sweeps.progress import SweepReporter
@@ -140,13 +140,13 @@ def best_trial(sweep: Sweep) -> str | None:
 
 
 def draw_figures(job: Job) -> list[Path]:
-    """The diagnostics the manifest shows from the best trial (the sweep drew its own figures and curves)."""
+    """The inspection figures the manifest shows from the best trial (the sweep drew its own figures and curves)."""
     wanted = [f for f in job.experiment.figures if f.trial and f.kind not in (None, "curves")]
     trial = best_trial(load_sweep(job.folder)) if wanted else None
     if trial is None:
         return []
     written = []
     for figure in wanted:
-        files, _ = plot_diagnostics(job.folder / "trials" / trial, kinds=[figure.kind], layer=figure.layer)
+        files, _ = plot_inspection(job.folder / "trials" / trial, kinds=[figure.kind], layer=figure.layer)
         written += files
     return written

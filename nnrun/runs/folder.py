@@ -18,8 +18,7 @@ import numpy as np
 from nnrun.errors import RunError
 from nnrun.io import append_line, atomic_savez, atomic_write_text, csv_text, dump_yaml, read_csv, read_npz
 from nnrun.model import Sequential, save_model
-from nnrun.report.curves import plot_run
-from nnrun.report.layers import plot_layers
+from nnrun.report.run_figures import TRAIN, draw_run
 from nnrun.results import METRIC_COLUMNS, TIMING_COLUMNS, summary_markdown
 from nnrun.runs.diagnostics import DIAGNOSTIC_COLUMNS
 
@@ -107,10 +106,8 @@ class RunFolder:
     def save_model(self, model: Sequential, model_config: dict[str, Any]) -> None:
         save_model(model, self.path / "model.npz", model_config)
 
-    def draw_curves(self) -> None:
-        plot_run(self.path)
-        if (self.path / "diagnostics.csv").is_file():
-            plot_layers(self.path)
+    def draw_figures(self) -> None:
+        draw_run(self.path, TRAIN)
 
 
 def checkpoint_state(path: str | Path) -> dict[str, Any] | None:

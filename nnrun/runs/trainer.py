@@ -443,7 +443,7 @@ class Trainer:
             self.folder.save_model(self.model, self.resolved["model"])
         summary = self.write_summary(error=error, markdown=True)
         if self.plot and self.progress.history and self.status != "paused":
-            self.folder.draw_curves()  # a paused run's curves come at its end, or from `nnrun plot`
+            self.folder.draw_figures()  # a paused run's curves come at its end, or from `nnrun plot`
         at = f" at step {self.progress.step} (epoch {self.progress.epoch})" if self.status == "paused" else ""
         self.folder.log(f"status {self.status}{at}")
         self.reporter.finish(summary)

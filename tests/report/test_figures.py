@@ -160,6 +160,22 @@ def test_a_2d_run_draws_its_decision_boundary_and_a_sweep_its_small_multiples(tm
         plot_boundary(nnrun.train(small_config(train={"epochs": 1, "batch_size": 64}), out=tmp_path / "d").path)
 
 
+def test_train_plot_and_report_draw_a_run_by_one_rule(tmp_path, cli):
+    """The rule (report/run_figures.py): the writer draws the curves and the per-layer diagnostics as it
+    trains; `nnrun plot` adds the boundary of a 2-D model; a report adds the network's graph."""
+    from nnrun.report.document import write_report
+
+    config = small_config(data=MOONS, model=MOONS_MODEL, train={"epochs": 2, "batch_size": 32, "diagnostics": True})
+    run = nnrun.train(config, out=tmp_path / "r")
+    assert {path.name for path in run.path.glob("*.png")} == {"curves.png", "training_diagnostics.png"}
+    result = cli("plot", run.path, "--out", "figs")
+    assert result.returncode == 0, result.stderr
+    drawn = {"curves.png", "boundary.png", "training_diagnostics.png"}
+    assert {path.name for path in (tmp_path / "figs").iterdir()} == drawn
+    written = write_report(run.path)
+    assert {path.name for path in written.figures} == drawn | {"graph.png"}
+
+
 def test_the_curves_of_a_grid_too_big_for_a_legend_leave_it_out(tmp_path):
     # an 81-point grid's legend was taller than the figure: matplotlib gave up its layout with a warning
     import warnings

@@ -1,4 +1,4 @@
-"""Diagnostics of a trained run: confusion matrix, misclassified examples, first-layer filters, and maps of a
+"""Inspecting a trained run (`nnrun plot --inspect`): confusion matrix, misclassified examples, first-layer filters, and maps of a
 hidden layer's activations and of a dense layer's weights. Each renders, and each shows the right numbers."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import pytest
 import nnrun
 from nnrun.data import batches, load_dataset
 from nnrun.errors import RunError
-from nnrun.report.diagnostics import plot_diagnostics
 from nnrun.report.embedding import SAMPLE, activations_points, find_layer, project, weights_points
 from nnrun.report.filters import GRID, filters_figure, first_filters
+from nnrun.report.inspect import plot_inspection
 from tests.helpers import small_config
 from tests.report.test_figures import looks_drawn
 
@@ -42,7 +42,7 @@ def cnn(tmp_path_factory):
 
 
 def test_every_kind_that_applies_is_drawn_through_the_cli(mlp, tmp_path, cli):
-    result = cli("plot", mlp.path, "--diagnostics", "--out", "figs")
+    result = cli("plot", mlp.path, "--inspect", "--out", "figs")
     assert result.returncode == 0, result.stderr
     figures = tmp_path / "figs"
     looks_drawn(figures / "confusion.png", min_width=400, min_height=400)
@@ -51,9 +51,11 @@ def test_every_kind_that_applies_is_drawn_through_the_cli(mlp, tmp_path, cli):
     looks_drawn(figures / "activations_tsne.png", min_width=600, min_height=500)
     looks_drawn(figures / "weights_tsne.png", min_width=600, min_height=500)
     assert mlp.summary["last"]["test_acc"] < 1  # two epochs leave some to show
-    result = cli("plot", mlp.path, "--diagnostics", "--split", "nope", "--out", "figs")
-    assert result.returncode == 0, result.stderr  # the curves are drawn; the diagnostics say why not
-    assert "skipped the diagnostics" in result.stdout and "has no nope split" in result.stdout
+    result = cli("plot", mlp.path, "--inspect", "--split", "nope", "--out", "figs")
+    assert result.returncode == 0, result.stderr  # the curves are drawn; the inspection says why not
+    assert "skipped the inspection" in result.stdout and "has no nope split" in result.stdout
+    result = cli("plot", mlp.path, "--diagnostics", "--out", "old")  # the flag's old name still works
+    assert result.returncode == 0 and (tmp_path / "old" / "confusion.png").is_file(), result.stderr
 
 
 def test_a_conv_net_shows_its_first_conv_filters(cnn, tmp_path):
@@ -121,12 +123,12 @@ def test_kinds_asked_for_by_name_must_apply(tmp_path, cli):
     linear = small_config(model={"input_shape": [64], "layers": [{"type": "dense", "units": 10}]},
                           train={"epochs": 1, "batch_size": 64})  # fmt: skip
     run = nnrun.train(linear, out=tmp_path / "linear")
-    written, skipped = plot_diagnostics(run.path, tmp_path / "all")
+    written, skipped = plot_inspection(run.path, tmp_path / "all")
     assert {path.name for path in written} == {"confusion.png", "misclassified.png", "filters.png"}
     assert any(reason.startswith("activations: the model has no hidden layer") for reason in skipped)
     result = cli("plot", "linear", "--kind", "weights")
     assert result.returncode == 2 and "no weights figure" in result.stderr and "no hidden layer" in result.stderr
     result = cli("plot", "linear", "--kind", "pictures")
-    assert result.returncode == 2 and "no diagnostic pictures" in result.stderr
+    assert result.returncode == 2 and "no inspection figure pictures" in result.stderr
     result = cli("plot", "linear", "--kind", "confusion", "--embedding", "umap")
     assert result.returncode == 2 and "no map method 'umap'" in result.stderr
