@@ -7,6 +7,7 @@ a reader, not from this test.
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 
 import pytest
@@ -16,24 +17,41 @@ from tests.helpers import ROOT
 PACKAGE = ROOT / "nnrun"
 
 # Bottom to top. A module may import its own layer and the layers below it, never one above.
+# docs/architecture.md draws this table (test_the_architecture_page_draws_this_table).
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundation", ("nnrun", "nnrun.errors", "nnrun.io", "nnrun.registry", "nnrun.params", "nnrun.runtime")),
-    ("kernels", ("nnrun.kernels",)),
+    ("the foundation", ("nnrun", "nnrun.errors", "nnrun.io", "nnrun.registry", "nnrun.params", "nnrun.runtime")),
+    ("numba kernels on arrays", ("nnrun.kernels",)),
     (
-        "components",
+        "the building blocks",
         ("nnrun.initializers", "nnrun.layers", "nnrun.losses", "nnrun.optimizers", "nnrun.schedules", "nnrun.data"),
     ),
-    ("config", ("nnrun.config",)),
-    ("model", ("nnrun.model",)),
-    ("run folders, read", ("nnrun.results", "nnrun.report")),
-    ("runs", ("nnrun.runs",)),
-    ("checks", ("nnrun.checks",)),
-    ("sweep", ("nnrun.sweeps",)),
+    ("schema, YAML, --set, validation", ("nnrun.config",)),
+    ("Sequential", ("nnrun.model",)),
+    ("reading run and sweep folders, drawing them", ("nnrun.results", "nnrun.report")),
+    ("one run's lifecycle", ("nnrun.runs",)),
+    ("gradcheck, sanity, verify", ("nnrun.checks",)),
+    ("studies", ("nnrun.sweeps",)),
     ("the reports' experiments", ("nnrun.reproduce",)),
-    ("bench", ("nnrun.bench",)),
-    ("cli", ("nnrun.cli", "nnrun.__main__")),
+    ("nnrun bench", ("nnrun.bench",)),
+    ("the command line", ("nnrun.cli", "nnrun.__main__")),
 ]
 MAX_LINES = 500
+
+
+DIAGRAM_START, DIAGRAM_END = "<!-- layers: start -->", "<!-- layers: end -->"
+
+
+def diagram() -> str:
+    """LAYERS as a Markdown table, top to bottom: a package's name ends in a slash."""
+    rows = ["| layer | modules |", "|---|---|"]
+    for what, prefixes in reversed(LAYERS):
+        names = []
+        for prefix in prefixes:
+            path = ROOT / prefix.replace(".", "/")
+            names.append("`__init__.py`" if prefix == "nnrun" else f"`{path.name}/`" if path.is_dir() else
+                         f"`{path.name}.py`")  # fmt: skip
+        rows.append(f"| {what} | {' · '.join(names)} |")
+    return "\n".join(rows)
 
 
 def module_name(path: Path) -> str:
@@ -119,7 +137,7 @@ def test_the_checks_catch_an_upward_import_and_a_cycle():
     """What the two tests above would report if io imported the trainer, and model imported results."""
     graph = import_graph()
     graph["nnrun.io"] = graph["nnrun.io"] | {"nnrun.runs.trainer"}
-    assert "nnrun.io (foundation) imports nnrun.runs.trainer (runs)" in upward_imports(graph)
+    assert "nnrun.io (the foundation) imports nnrun.runs.trainer (one run's lifecycle)" in upward_imports(graph)
     graph["nnrun.model"] = graph["nnrun.model"] | {"nnrun.results"}
     assert ["nnrun.model", "nnrun.results", "nnrun.model"] in cycles(graph)
 
@@ -138,6 +156,26 @@ def test_results_and_plots_never_import_the_trainer():
         assert not {m for m in reach if m.startswith(("nnrun.runs", "nnrun.sweeps", "nnrun.cli", "nnrun.bench"))}, (
             reader
         )
+
+
+def test_the_architecture_page_draws_this_table():
+    """Regenerate with: NNRUN_UPDATE_README=1 python -m pytest tests/test_architecture.py"""
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    head, rest = page.split(DIAGRAM_START)
+    _, tail = rest.split(DIAGRAM_END)
+    expected = f"{head}{DIAGRAM_START}\n{diagram()}\n{DIAGRAM_END}{tail}"
+    if os.environ.get("NNRUN_UPDATE_README"):
+        (ROOT / "docs" / "architecture.md").write_text(expected)
+    assert page == expected, (
+        "docs/architecture.md's diagram is stale: NNRUN_UPDATE_README=1 pytest tests/test_architecture.py"
+    )
+
+
+def test_every_package_in_the_table_exists():
+    for _, prefixes in LAYERS:
+        for prefix in prefixes:
+            path = ROOT / prefix.replace(".", "/")
+            assert path.is_dir() or path.with_suffix(".py").is_file(), prefix
 
 
 @pytest.mark.parametrize("name", sorted(modules()))
