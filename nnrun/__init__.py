@@ -24,8 +24,8 @@ __version__ = "0.1.0"
 # threads, which slows every training step. Shorter waits, set here before either library loads (OpenBLAS
 # reads its variable when numpy is imported, OpenMP when numba first runs a parallel loop); values already
 # in the environment are kept, and NNRUN_THREAD_DEFAULTS=0 sets none (the benchmark's torch worker).
-# OpenMP's spin suits the CPU: 10000 on AVX-512 CPUs, where it beat 1000 on both the Xeon and a Zen 4, and
-# 1000 elsewhere (faster on a Zen 2's MLP, the same on a Zen 3). Figures in benchmarks/README.md.
+# OpenMP's spin suits the CPU: 10000 on AVX-512 CPUs and 1000 elsewhere, each the better of the two on the
+# CPUs measured (benchmarks/README.md).
 
 
 def _read_cpu_flags() -> str:

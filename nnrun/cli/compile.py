@@ -36,8 +36,8 @@ def compile_kernels(
     debug: Debug = False,
 ) -> None:
     """Compile the numba kernels every layer, loss and optimizer uses (or those of CONFIGs) into numba's
-    cache, for this CPU, in parallel processes. A first run would compile the ones its model calls (10-17 s
-    for a CNN on 2 cores); after this, every run loads them in under a second. Run it once after installing
+    cache, for this CPU, in parallel processes. A first run would compile the ones its model calls, seconds
+    apiece; after this, every run loads them from the cache. Run it once after installing
     or upgrading nnrun; running it again compiles only what is missing.
 
     Example: nnrun compile                      (every kernel, float32)

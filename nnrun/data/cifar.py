@@ -102,8 +102,8 @@ def read(source: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, 
     """x_train (N, 3, 32, 32) uint8, y_train (N,) int64, x_test, y_test, class names from a folder or archive.
 
     The training batches are copied one at a time into a preallocated array, so the peak is the final
-    arrays plus about two batches: measured on a generated full-size set (185 MB of final arrays), a
-    peak of 246 MB from the folder and 277 MB from the .tar.gz, where concatenating would need over 370 MB.
+    arrays plus about two batches, where concatenating them would need twice the final arrays (figures in
+    benchmarks/README.md).
     The first batch read fixes the rows per batch (10000 in the official files).
     """
     train = TrainBatches()

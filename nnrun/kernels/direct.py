@@ -58,19 +58,19 @@ def _has_avx512() -> bool:
 # The register blocks suit the machine's vectors: with AVX-512's 32 registers of 16 floats, blocks of
 # 14 x 16 or 7 x 32 sums; with 16 registers of 8 floats (AVX2 and others), 5 or 6 x 16.
 WIDE_VECTORS = _has_avx512()
-# Output rows are computed in blocks of ROW_PIXELS: every forward kernel this machine uses divides it.
+# Output rows are computed in blocks of ROW_PIXELS: every forward kernel the running CPU uses divides it.
 ROW_PIXELS = PIXELS if WIDE_VECTORS else NARROW_PIXELS
 
 
 def forward_kernel(lanes: int):
-    """This machine's correlation for `lanes` output channels (a multiple of LANES): correlate's signature."""
+    """The running CPU's correlation for `lanes` output channels (a multiple of LANES): correlate's signature."""
     if not WIDE_VECTORS:
         return correlate_narrow
     return correlate_wide if lanes % (2 * LANES) == 0 else correlate
 
 
 def weight_kernel(lanes: int):
-    """(kernel, taps per block) of this machine's weight gradient for `lanes` output channels."""
+    """(kernel, taps per block) of the running CPU's weight gradient for `lanes` output channels."""
     if not WIDE_VECTORS:
         return correlate_weights_narrow, NARROW_TAPS
     if lanes % (2 * LANES) == 0:
@@ -201,7 +201,7 @@ def correlate_narrow(planes, weight_t, offsets, width, out):
     5 x 16 is 10 registers of sums, 2 of weights and the pixels' broadcasts (6 x 16 pads the 14-wide rows
     to 18; 7 x 16 spills). Loads by unsigned index (U) rather than through slices, whose bounds numba wraps
     and clamps on every tap. (The same change slowed the 14 x 16 `correlate` where it spills, on AVX2, and
-    cannot be measured here on AVX-512, so the wide kernels keep their slices.) Figures in
+    was not measured on AVX-512, so the wide kernels keep their slices.) Figures in
     benchmarks/README.md.
     out: (N, OH, OW, F) with OW a multiple of NARROW_PIXELS, F a multiple of LANES.
     """

@@ -42,7 +42,7 @@ class Figure(Strict):
 
 class Experiment(Strict):
     config: str
-    set: list[str] = Field(default_factory=list, description="this machine's budget, as --set overrides")
+    set: list[str] = Field(default_factory=list, description="the local budget, as --set overrides")
     stand_in: StandIn = Field(default_factory=StandIn)
     published: list[dict[str, Any]] = Field(default_factory=list)
     metrics: list[str] = Field(default_factory=lambda: ["best_test_acc"])

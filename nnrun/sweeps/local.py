@@ -1,4 +1,4 @@
-"""Running trials on this machine: at most `workers` at once, each worker a spawned process of its own.
+"""Running trials locally: at most `workers` at once, each worker a spawned process of its own.
 
 A worker runs one trial at a time and then the next, so the imports and the loading of the cached kernels
 (about a second) are paid once per worker, not per trial. A trial that kills its worker (a segfault,

@@ -249,7 +249,7 @@ class Rungs:
         self.budget_free = True
 
     def split_sizes(self, resolved: dict[str, Any]) -> dict[str, int] | None:
-        """Examples in each split, or None for data not on this machine: its trials will say so, and a dry
+        """Examples in each split, or None for data not found here: its trials will say so, and a dry
         run or a check of the plan should not fail for it."""
         key = json.dumps(resolved["data"], sort_keys=True)
         if key not in self.sizes:
