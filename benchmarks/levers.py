@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-import nnrun.layers.conv as conv_module
+import nnrun.layers.conv_im2col as conv_im2col
 from nnrun.bench import MODELS
 from nnrun.layers.conv import Conv2D
 from nnrun.losses import SoftmaxCrossEntropy
@@ -26,7 +26,7 @@ from nnrun.optimizers import Adam
 from nnrun.runtime import configure_threads
 
 
-def variant(model: str, input_grad: bool = False, chunk: int = conv_module.CHUNK_ELEMENTS, unfolded: bool = False):
+def variant(model: str, input_grad: bool = False, chunk: int = conv_im2col.CHUNK_ELEMENTS, unfolded: bool = False):
     """A step function for `model`: with or without the input gradient, an im2col chunk size, im2col forced."""
     spec = MODELS[model]
     rng = np.random.default_rng(0)
@@ -36,13 +36,13 @@ def variant(model: str, input_grad: bool = False, chunk: int = conv_module.CHUNK
     if unfolded:  # im2col + BLAS instead of the direct kernels
         for layer in network.layers:
             if isinstance(layer, Conv2D):
-                layer._direct = False
+                layer.engine = layer.im2col
     optimizer = Adam(1e-3)
     optimizer.setup(network.params())
     loss = SoftmaxCrossEntropy()
 
     def step() -> None:
-        conv_module.CHUNK_ELEMENTS = chunk
+        conv_im2col.CHUNK_ELEMENTS = chunk
         _, dlogits = loss.value_and_grad(network.forward(x, train=True), y)
         network.backward(dlogits, input_grad=input_grad)
         optimizer.step()
@@ -57,7 +57,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     configure_threads(args.threads)
-    default = conv_module.CHUNK_ELEMENTS
+    default = conv_im2col.CHUNK_ELEMENTS
     variants = {"input grad": variant(args.model, input_grad=True), "no input grad": variant(args.model)}
     if args.model != "mlp":
         variants["no input grad, im2col"] = variant(args.model, unfolded=True)

@@ -33,7 +33,7 @@ from nnrun.layers.pool import MaxPool2D
 
 
 class ConvPool:
-    """One step for conv (direct path), an optional relu and a max pool that follow each other."""
+    """One step for conv (on its direct engine), an optional relu and a max pool that follow each other."""
 
     def __init__(self, conv: Conv2D, relu: ReLU | None, pool: MaxPool2D):
         self.conv, self.relu, self.pool = conv, relu is not None, pool
@@ -43,7 +43,7 @@ class ConvPool:
     def starting_at(cls, layers: list[Layer], index: int) -> ConvPool | None:
         """The block that starts at layers[index], or None when none does."""
         conv = layers[index]
-        if not isinstance(conv, Conv2D) or not conv._direct:
+        if not isinstance(conv, Conv2D) or conv.engine is not conv.direct:
             return None
         rest = layers[index + 1 : index + 3]
         relu = rest[0] if rest and type(rest[0]) is ReLU else None

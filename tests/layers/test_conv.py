@@ -8,8 +8,8 @@ import pytest
 from nnrun import initializers
 from nnrun.checks.gradcheck import TOLERANCE, check_layer
 from nnrun.errors import ConfigError, ShapeError
-from nnrun.kernels import conv as kernels
-from nnrun.layers import conv as conv_module
+from nnrun.kernels import im2col as kernels
+from nnrun.layers import conv_im2col
 from nnrun.layers.conv import Conv2D
 from nnrun.registry import LAYERS
 from tests.helpers.layers import build_context
@@ -183,7 +183,7 @@ def test_backward_dtype_and_changing_batch_size(dtype):
 @pytest.mark.parametrize("case", [LAYER_CASES[4], LAYER_CASES[6]], ids=["same-k3-s2", "int-pad-stride12"])
 def test_chunked_batch_matches_one_pass(case, keep, monkeypatch):
     layer = build_layer(case)
-    assert not layer._direct  # the im2col path; the direct one is chunked in tests/layers/test_conv_direct.py
+    assert layer.engine is layer.im2col  # the direct engine is chunked in tests/layers/test_conv_direct.py
     rng = np.random.default_rng(9)
     x = rng.standard_normal((7, *case[0]))
     y = layer.forward(x, train=True)
@@ -191,9 +191,9 @@ def test_chunked_batch_matches_one_pass(case, keep, monkeypatch):
     dx = layer.backward(dy)
     grads = {k: g.copy() for k, g in layer.grads.items()}
     pixels = y.shape[2] * y.shape[3]
-    monkeypatch.setattr(conv_module, "CHUNK_ELEMENTS", 3 * layer._rows * pixels)  # 3 examples per chunk
-    monkeypatch.setattr(conv_module, "KEEP_ELEMENTS", conv_module.KEEP_ELEMENTS if keep else 0)
-    assert layer._chunk(7) == 3
+    monkeypatch.setattr(conv_im2col, "CHUNK_ELEMENTS", 3 * layer.im2col.rows * pixels)  # 3 examples per chunk
+    monkeypatch.setattr(conv_im2col, "KEEP_ELEMENTS", conv_im2col.KEEP_ELEMENTS if keep else 0)
+    assert layer.im2col.chunk(7) == 3
     np.testing.assert_allclose(layer.forward(x, train=False), y, rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(layer.forward(x, train=True), y, rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(layer.backward(dy), dx, rtol=1e-13, atol=1e-13)
@@ -203,8 +203,8 @@ def test_chunked_batch_matches_one_pass(case, keep, monkeypatch):
 
 @pytest.mark.parametrize("keep", [True, False], ids=["keep-cols", "unfold-again"])
 def test_gradients_one_example_per_chunk(keep, monkeypatch):
-    monkeypatch.setattr(conv_module, "CHUNK_ELEMENTS", 1)
-    monkeypatch.setattr(conv_module, "KEEP_ELEMENTS", conv_module.KEEP_ELEMENTS if keep else 0)
+    monkeypatch.setattr(conv_im2col, "CHUNK_ELEMENTS", 1)
+    monkeypatch.setattr(conv_im2col, "KEEP_ELEMENTS", conv_im2col.KEEP_ELEMENTS if keep else 0)
     layer = build_layer(LAYER_CASES[4])
     x = np.random.default_rng(10).standard_normal((3, *LAYER_CASES[4][0]))
     for result in check_layer(layer, x):

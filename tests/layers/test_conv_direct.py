@@ -10,7 +10,7 @@ import pytest
 
 from nnrun.checks.gradcheck import TOLERANCE, check_layer
 from nnrun.kernels import direct
-from nnrun.layers import conv as conv_module
+from nnrun.layers import conv_direct
 from nnrun.layers.conv import Conv2D
 from tests.helpers import assert_close
 from tests.helpers.layers import build_context
@@ -182,7 +182,7 @@ def test_path_choice(case):
     input_shape, kernel, stride, padding, expected = case
     layer = Conv2D(3, kernel, stride=stride, padding=padding)
     layer.build(input_shape, build_context())
-    assert layer._direct is expected
+    assert (layer.engine is layer.direct) is expected
 
 
 # --- the layer on its direct path -----------------------------------------------------------------------------
@@ -212,7 +212,7 @@ def build_layer(case, dtype=np.float64) -> Conv2D:
     input_shape, filters, kernel, padding, use_bias = case
     layer = Conv2D(filters, kernel, padding=padding, use_bias=use_bias, weight_init="he_normal")
     layer.build(input_shape, build_context(dtype))
-    assert layer._direct
+    assert layer.engine is layer.direct
     if use_bias:  # a zero bias would not test the bias path of forward
         layer.params["bias"][...] = np.random.default_rng(4).standard_normal(filters)
     return layer
@@ -244,15 +244,15 @@ def machine_blocks(request, monkeypatch):
 @pytest.mark.parametrize("case", DIRECT_CASES, ids=DIRECT_IDS)
 def test_direct_matches_unfolded(case, machine_blocks):
     layer = build_layer(case)
-    assert (layer._correlate is direct.correlate_narrow) is not machine_blocks
-    assert layer._fwd.out_cols % direct.ROW_PIXELS == 0 and layer._fwd.pixels == direct.ROW_PIXELS
+    assert (layer.direct.correlate is direct.correlate_narrow) is not machine_blocks
+    assert layer.direct.fwd.out_cols % direct.ROW_PIXELS == 0 and layer.direct.fwd.pixels == direct.ROW_PIXELS
     x, dy = random_batch(layer, 3, 5)
     y, dx, grads = forward_backward(layer, x, dy)
-    assert "planes" in layer._scratch and "cols" not in layer._scratch
+    assert "planes" in layer.direct.scratch and "cols" not in layer.im2col.scratch
     # the same layer and weights on the im2col path, which needs only what build always sets up
-    layer._direct = False
+    layer.engine = layer.im2col
     y_unfolded, dx_unfolded, grads_unfolded = forward_backward(layer, x, dy)
-    assert "cols" in layer._scratch
+    assert "cols" in layer.im2col.scratch
     assert_close(y, y_unfolded, 1e-12, "y")
     assert_close(dx, dx_unfolded, 1e-12, "dx")
     assert grads.keys() == grads_unfolded.keys() == layer.params.keys()
@@ -289,8 +289,8 @@ def test_one_example_per_chunk_matches_one_pass(case, monkeypatch):
     x, dy = random_batch(layer, 5, 7)
     y_eval = layer.forward(x, train=False)
     y, dx, grads = forward_backward(layer, x, dy)
-    monkeypatch.setattr(conv_module, "DIRECT_ELEMENTS", 1)
-    assert layer._direct_chunk(5, 1) == 1
+    monkeypatch.setattr(conv_direct, "DIRECT_ELEMENTS", 1)
+    assert layer.direct.chunk(5, 1) == 1
     assert_close(layer.forward(x, train=False), y_eval, 1e-13, "y (eval)")
     y_chunked, dx_chunked, grads_chunked = forward_backward(layer, x, dy)
     assert_close(y_chunked, y, 1e-13, "y")
@@ -307,9 +307,9 @@ def test_direct_chunks_are_even_and_fill_the_threads(threads, cap, expected, mon
     # a batch of 50 with room for `cap` examples a chunk: equal chunks near the cap, a multiple of the
     # thread count once larger than it
     layer = build_layer(DIRECT_CASES[2])
-    monkeypatch.setattr(conv_module, "DIRECT_ELEMENTS", cap)
-    monkeypatch.setattr(conv_module.numba, "get_num_threads", lambda: threads)
-    assert layer._direct_chunk(50, 1) == expected
+    monkeypatch.setattr(conv_direct, "DIRECT_ELEMENTS", cap)
+    monkeypatch.setattr(conv_direct.numba, "get_num_threads", lambda: threads)
+    assert layer.direct.chunk(50, 1) == expected
 
 
 @pytest.mark.parametrize("other_batch", [4, 6], ids=["same-size", "other-size"])
@@ -335,9 +335,9 @@ def test_backward_without_a_training_forward_raises(before):
     if before == "eval-forward-only":
         layer.forward(x, train=False)
     else:  # self.x is this batch, but the direct path's planes are not
-        layer._direct = False
+        layer.engine = layer.im2col
         layer.forward(x, train=True)
-        layer._direct = True
+        layer.engine = layer.direct
     with pytest.raises(RuntimeError, match="backward without a forward"):
         layer.backward(dy)
 
@@ -399,12 +399,12 @@ def test_direct_matches_torch(case):
 def test_input_gradient_path_by_channel_count(channels, monkeypatch):
     # up to 4 input channels fill too few of the direct kernel's 16 lanes: col2im gives dx
     layer = build_layer(((channels, 6, 6), 3, 3, "same", True))
-    assert layer._direct
+    assert layer.engine is layer.direct
     x, dy = random_batch(layer, 2, 12)
     layer.forward(x, train=True)
-    col2im = layer._input_grad_col2im
+    col2im = layer.im2col.input_grad
     calls = []
-    monkeypatch.setattr(layer, "_input_grad_col2im", lambda d: calls.append(1) or col2im(d))
+    monkeypatch.setattr(layer.im2col, "input_grad", lambda d, w: calls.append(1) or col2im(d, w))
     dx = layer.backward(dy)
     assert dx.shape == x.shape
     assert calls == ([1] if channels <= 4 else [])

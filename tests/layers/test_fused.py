@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnrun.layers import conv as conv_module
+from nnrun.layers import conv_direct
 from nnrun.layers.fused import BLOCKS, ConvPool, DenseReLU
 from nnrun.losses import SoftmaxCrossEntropy
 from nnrun.model import Sequential
@@ -85,7 +85,7 @@ def test_fused_in_chunks_equals_one_pass(monkeypatch):
     x = np.random.default_rng(1).standard_normal((4, *fused.input_shape))
     labels = np.arange(4)
     expected = run(separate, x, labels, True)
-    monkeypatch.setattr(conv_module, "DIRECT_ELEMENTS", 1)  # one example at a time
+    monkeypatch.setattr(conv_direct, "DIRECT_ELEMENTS", 1)  # one example at a time
     got = run(fused, x, labels, True)
     np.testing.assert_array_equal(got[0], expected[0])
     np.testing.assert_array_equal(got[1], expected[1])

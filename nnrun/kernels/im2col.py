@@ -1,4 +1,5 @@
-"""im2col / col2im for 2-D convolution over NCHW arrays; the conv layer does the GEMMs with NumPy's BLAS.
+"""im2col / col2im for 2-D convolution over NCHW arrays; conv2d's im2col engine (nnrun/layers/conv_im2col.py) does
+the GEMMs with NumPy's BLAS.
 
 The kernels work on an explicitly zero-padded copy of the image (pad2d / crop2d), so their inner
 loops have no bounds tests: branch-free copies beat clipping each row against the border (figures in
