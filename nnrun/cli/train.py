@@ -20,7 +20,12 @@ def train(
         Path | None, typer.Option("--out", help="Run folder to create (default results/<name>/<run-id>).")
     ] = None,
     resume: Annotated[
-        Path | None, typer.Option("--resume", help="Continue the run in this folder from its checkpoint.")
+        Path | None,
+        typer.Option(
+            "--resume",
+            help="Continue the run in this folder from its checkpoint; with --set train.epochs=N (or "
+            "train.max_steps=N), continue it, finished or not, to that budget.",
+        ),
     ] = None,
     quiet: Quiet = False,
     no_plot: NoPlot = False,
@@ -30,6 +35,8 @@ def train(
     """Train the network a config describes; writes metrics, summary, weights and curves to the run folder.
 
     Example: nnrun train configs/quickstart.yaml --set train.epochs=5
+
+    Example: nnrun train --resume results/quickstart/RUN_ID --set train.epochs=10
     """
     from nnrun.runs import resuming, trainer  # imported here: keeps `nnrun --help` fast
     from nnrun.runs.progress import RichReporter
@@ -37,12 +44,12 @@ def train(
     apply_offline(offline)
     reporter = None if quiet else RichReporter()
     if resume is not None:
-        if config is not None or overrides or out is not None:
+        if config is not None or out is not None:
             raise ConfigError(
-                "--resume continues a run with the config saved in its folder",
-                hint="drop CONFIG, --set and --out when resuming",
+                "--resume continues a run in its own folder, with the config saved there",
+                hint="drop CONFIG and --out when resuming (--set train.epochs=N still extends the run)",
             )
-        resuming.resume(resume, reporter=reporter, plot=not no_plot)
+        resuming.extend(resume, overrides or (), reporter=reporter, plot=not no_plot)
     elif config is None:
         raise ConfigError("no config given", hint="usage: nnrun train CONFIG.yaml, or nnrun train --resume RUN_DIR")
     else:

@@ -7,12 +7,14 @@ straight ends, byte for byte: a longer budget is taken only when nothing the run
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from nnrun.config import Config, config_from_dict
+from nnrun.config.overrides import Override
 from nnrun.data import load_dataset
-from nnrun.errors import RunError
+from nnrun.errors import ConfigError, RunError
 from nnrun.results import FINISHED, Run, load_run
 from nnrun.runs.folder import RunFolder
 from nnrun.runs.progress import Reporter
@@ -39,7 +41,10 @@ def resume(
     before = run.config["train"][key]
     if budget is None or budget == before:
         if run.status in FINISHED:
-            raise RunError(f"run {run.path} has already finished ({run.status})", hint="start a new run instead")
+            raise RunError(
+                f"run {run.path} has already finished ({run.status})",
+                hint=f"train it longer with --set train.{key}=N (N > {before}), or start a new run",
+            )
         resolved = run.config
     else:
         resolved = copy.deepcopy(run.config)
@@ -48,16 +53,72 @@ def resume(
     if run.status == "early_stopped":  # it stops at the same evaluation with any longer budget
         return relabel(run, config, before)
     if not folder.checkpoint_path.is_file():
+        kept_none = run.config["train"].get("checkpoint") is False
         raise RunError(
             f"run {run.path} has no checkpoint.npz to resume from",
-            hint="a checkpoint is written after each epoch; a run stopped in its first epoch must be started again",
+            hint="it was trained with train.checkpoint: false, so it kept none; start a new run"
+            if kept_none
+            else "a checkpoint is written after each epoch; a run stopped in its first epoch must be started again",
         )
     trainer = Trainer(config, folder, reporter, plot=plot, load=load)
+    trainer.started_at = run.summary.get("started_at", trainer.started_at)
+    trainer.extended = list(run.summary.get("extended", []))
     if resolved is not run.config:
         check_extension(trainer, run, before)
-        folder.log(f"budget {key} {before} -> {budget}")
+        trainer.extended.append({"key": f"train.{key}", "from": before, "to": budget, "step": run.summary["step"]})
+        folder.log(f"extended: budget {key} {before} -> {budget}, from step {run.summary['step']}")
     trainer.restore()
     return trainer.fit(trainer.pause_step(until))
+
+
+def extend(
+    run_dir: str | Path,
+    overrides: Sequence[str],
+    *,
+    reporter: Reporter | None = None,
+    plot: bool = True,
+    load: DataLoad = load_dataset,
+) -> Run:
+    """`nnrun train --resume RUN --set train.epochs=N`: continue a run, finished or not, to a new budget.
+
+    Only the budget may change: every other value trained the weights the checkpoint holds. A run that stopped
+    early is refused, since a longer budget stops it at the same evaluation."""
+    run = load_run(run_dir)
+    key = budget_key(run.config["train"])
+    budget = None
+    for text in overrides:
+        override = Override.parse(text)
+        where = f"--set {override.text}"
+        if override.parts[:1] != ("train",) or override.parts[1:] not in (("epochs",), ("max_steps",)):
+            raise ConfigError(
+                "a resumed run keeps the config it was trained with: only its budget, train.epochs or "
+                "train.max_steps, can change",
+                where=where,
+                hint="to try other values, start a new run: nnrun train CONFIG --set ...",
+            )
+        if override.parts[1] != key:
+            raise ConfigError(
+                f"run {run.path} trains by {'steps' if key == 'max_steps' else 'epochs'}, so its budget is train.{key}",
+                where=where,
+                hint=f"extend it with --set train.{key}=N",
+            )
+        if isinstance(override.value, bool) or not isinstance(override.value, int) or override.value < 1:
+            raise ConfigError(f"train.{key} must be a whole number of at least 1", where=where)
+        budget = override.value
+    before = run.config["train"][key]
+    if run.status == "early_stopped":
+        stopping = run.config["train"]["early_stopping"]
+        raise RunError(
+            f"run {run.path} stopped early: {stopping['monitor']} had not improved for {stopping['patience']} "
+            "evaluations; with a longer budget it stops at the same evaluation, so there is nothing to continue",
+            hint="to train on, start a new run with a larger train.early_stopping.patience, or without early stopping",
+        )
+    if run.status == "completed" and budget is not None and budget <= before:
+        raise RunError(
+            f"run {run.path} has already finished at train.{key}={before}",
+            hint=f"give a larger budget, e.g. --set train.{key}={before * 2}",
+        )
+    return resume(run.path, reporter=reporter, plot=plot, budget=budget, load=load)
 
 
 def budget_key(train: dict[str, Any]) -> str:

@@ -165,7 +165,8 @@ class Trainer:
         self.progress = Progress()
         self.jit_seconds = 0.0
         self.status = "running"
-        self.started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self.started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())  # a resumed run keeps its first
+        self.extended: list[dict[str, Any]] = []  # each budget it was continued to (nnrun.runs.resuming)
         self.versions = versions()
         self.machine = machine()
         self.commit = git_commit()
@@ -482,6 +483,8 @@ class Trainer:
             "started_at": self.started_at,
             "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
+        if self.extended:
+            summary["extended"] = self.extended
         if error:
             summary["error"] = error
         self.folder.write_summary(summary, markdown=markdown)
