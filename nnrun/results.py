@@ -5,7 +5,7 @@ results/<name>/<run-id>/
   metrics.csv      one row per evaluation (deterministic: same config and seed, same bytes)
   timing.csv       seconds and samples/s per evaluation (wall-clock, so kept apart from metrics.csv)
   summary.json     status, best and last metrics, timings, versions, seed, git commit
-  summary.md       the best/last table as Markdown
+  summary.md       the best/last table as Markdown, accuracies in %
   model.npz        final weights (see nnrun.model for the layout)
   checkpoint.npz   weights, optimizer state, RNG states, epoch and step for --resume
   diagnostics.csv  with train.diagnostics: per evaluation and layer, activation stats, dead relus, gradient
@@ -189,27 +189,40 @@ def parse_cell(text: Any) -> Any:
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:
-    """Report 003's Table 1: best and last loss/accuracy for train, val and test."""
+    """Report 003's Table 1: best and last loss/accuracy for train, val and test, accuracies in %."""
+    metrics = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
     lines = [
         f"# {summary.get('name', 'run')}: {summary.get('status', '')}",
         "",
-        "| | train loss | train acc | val loss | val acc | test loss | test acc | epoch |",
+        "| | " + " | ".join(metric_title(metric) for metric in metrics) + " | epoch |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for label in ("best", "last"):
         row = summary.get(label) or {}
-        cells = [
-            fmt_cell(row.get(k)) for k in ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
-        ]
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {fmt_cell(row.get('epoch'))} |")
+        cells = [metric_cell(metric, row.get(metric)) for metric in metrics]
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {metric_cell('epoch', row.get('epoch'))} |")
     if summary.get("monitor"):
         lines += ["", f"best = the evaluation with the {summary['monitor_mode']} `{summary['monitor']}`."]
     return "\n".join(lines) + "\n"
 
 
-def fmt_cell(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return str(value)
+# What a person reads shows an accuracy in %, a table's column titled so (`val acc %`, as a sweep's
+# summary.md): summary.md, the table `nnrun train` ends with, the reports. CSV and JSON keep the fraction.
+def metric_title(metric: str) -> str:
+    """A metric's column title: `val acc %` for val_acc, `val loss` for val_loss."""
+    return metric.replace("_", " ") + (" %" if metric.endswith("_acc") else "")
+
+
+def metric_cell(metric: str, value: Any) -> str:
+    """A metric's value under its metric_title: an accuracy in % to two decimals (0.99321 -> 99.32), other
+    numbers to four, an integer (an epoch) as it is, – for none."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return "–" if value is None else str(value)
+    if metric.endswith("_acc"):
+        return f"{100 * value:.2f}"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def percent(fraction: float) -> str:
+    """An accuracy in running text or a figure, where no column title says %: 0.99321 -> `99.32 %`."""
+    return f"{100 * fraction:.2f} %"

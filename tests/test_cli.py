@@ -56,7 +56,7 @@ def test_train_writes_the_run_folder_and_eval_agrees(cli, tmp_path):
     with np.load(tmp_path / "logits.npz") as saved:
         accuracy = float(np.mean(saved["logits"].argmax(axis=1) == saved["labels"]))
     assert abs(accuracy - summary["last"]["test_acc"]) < 1e-12
-    assert f"{accuracy:.4f}" in result.stdout
+    assert f"accuracy {100 * accuracy:.2f} %" in result.stdout
 
 
 def test_quiet_prints_nothing(cli, tmp_path):

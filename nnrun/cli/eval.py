@@ -30,6 +30,6 @@ def eval_run(
 
     result = evaluate_run(run_dir, split, save_logits=save_logits)
     Console().print(
-        f"{result['split']}: loss {result['loss']:.4f}  accuracy {result['accuracy']:.4f}  ({result['n']:,} examples)"
+        f"{result['split']}: loss {result['loss']:.4f}  accuracy {100 * result['accuracy']:.2f} %  ({result['n']:,} examples)"
         + (f"\nlogits and labels saved to {save_logits}" if save_logits else "")
     )

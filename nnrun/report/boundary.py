@@ -16,7 +16,7 @@ from nnrun.data import Split, load_dataset
 from nnrun.errors import RunError
 from nnrun.report.predict import predict
 from nnrun.report.style import pyplot, save
-from nnrun.results import Run, load_run
+from nnrun.results import Run, load_run, percent
 
 RESOLUTION = 200  # grid points along each axis
 CLASS_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b"]
@@ -67,14 +67,14 @@ def draw(ax: Any, run: Run, split: str = "train") -> None:
 
 
 def describe(run: Run, network: bool = True) -> str:
-    """'tanh 3 units, test acc 0.974, train loss 0.071': what report 004 prints beside each boundary."""
+    """'tanh 3 units, test acc 97.40 %, train loss 0.071': what report 004 prints beside each boundary."""
     hidden = next((layer for layer in run.config["model"]["layers"] if layer.get("type") == "dense_stack"), None)
     parts = []
     if hidden and network:
         parts.append(f"{hidden['activation']} {'-'.join(map(str, hidden['units'])) or 'no hidden'} units")
     last = run.summary.get("last") or {}
     if last.get("test_acc") is not None:
-        parts.append(f"test acc {last['test_acc']:.3f}")
+        parts.append(f"test acc {percent(last['test_acc'])}")
     if last.get("train_loss") is not None:
         parts.append(f"train loss {last['train_loss']:.3f}")
     return ", ".join(parts)

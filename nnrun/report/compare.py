@@ -1,5 +1,6 @@
 """Several runs overlaid: each run's curves in a colour of its own, labelled by the config values in which
-the runs differ (found by diffing their config.yaml files), so `lr=0.01` and `lr=0.1` name themselves."""
+the runs differ (found by diffing their config.yaml files), so `lr=0.01` and `lr=0.1` name themselves, and
+listed in the order of those values (units=4, 16, 64, whatever order the folders came in)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from nnrun.errors import RunError
 from nnrun.io import inline
 from nnrun.registry import path_text
-from nnrun.report.style import loss_label, pyplot, save
+from nnrun.report.style import loss_label, metric_axis, pyplot, save, value_order
 from nnrun.results import Run, load_run
 
 MAX_LABEL = 70  # characters of a legend entry before it is cut
@@ -42,6 +43,13 @@ def flatten(value: Any, loc: tuple = ()) -> dict[str, Any]:
     return {path_text(loc): value}
 
 
+def in_order(runs: list[Run]) -> list[Run]:
+    """The runs sorted by the values in which their configs differ, numbers by value: a shell's glob gives
+    units16 before units4."""
+    keys = differences([run.config for run in runs])
+    return sorted(runs, key=lambda run: tuple(value_order(flatten(run.config).get(key)) for key in keys))
+
+
 def labels(runs: list[Run]) -> list[str]:
     keys = differences([run.config for run in runs])
     if not keys:
@@ -56,6 +64,7 @@ def labels(runs: list[Run]) -> list[str]:
 
 def comparison_figure(runs: list[Run]) -> Any:
     plt = pyplot()
+    runs = in_order(runs)
     figure, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.2 + 0.2 * len(runs) / 2), layout="constrained")
     palette = plt.get_cmap("tab10" if len(runs) <= 10 else "viridis")
     split = next((s for s in ("val", "test") if all(r.history[-1].get(f"{s}_acc") is not None for r in runs)), "train")
@@ -72,6 +81,8 @@ def comparison_figure(runs: list[Run]) -> Any:
         title=f"{split} accuracy" + (" (dashed: train)" if split != "train" else ""),
     )
     ax_loss.set(xlabel="epoch", ylabel=f"{split} {loss_label(runs[0].config)}", title=f"{split} loss")
+    metric_axis(ax_acc, "acc")
+    metric_axis(ax_loss, "loss")
     handles, names = ax_loss.get_legend_handles_labels()
     figure.legend(handles, names, loc="outside lower center", ncols=2 if len(runs) > 3 else 1, fontsize=8)
     figure.suptitle(f"{len(runs)} runs")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from nnrun.errors import RunError
-from nnrun.report.style import SPLIT_COLORS, SPLIT_LINES, loss_label, pyplot, save
+from nnrun.report.style import SPLIT_COLORS, SPLIT_LINES, loss_label, metric_axis, pyplot, save
 from nnrun.results import Run, load_run
 
 
@@ -53,9 +53,10 @@ def curves_figure(run: Run) -> Any:
         label = f"best {run.summary.get('monitor', '')} ({x_key} {best[x_key]})"
         for ax in (ax_acc, ax_loss):
             ax.axvline(best[x_key], color="0.4", linestyle="-.", linewidth=1, label=label)
-    for ax in (ax_acc, ax_loss):
+    for ax, metric in ((ax_acc, "acc"), (ax_loss, "loss")):
         ax.legend()
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 1.5 on a run of two epochs
+        metric_axis(ax, metric)
     if lr_changes:
         for ax in axes[1]:
             ax.plot(x, lrs, color="0.3")

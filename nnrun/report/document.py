@@ -72,7 +72,8 @@ p.meta { color: #666; margin-top: 0; }
 div.wide { overflow-x: auto; }
 table { border-collapse: collapse; margin: 12px 0; font-size: 13.5px; font-variant-numeric: tabular-nums; }
 th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; white-space: nowrap; }
-th { background: #f0f3f7; } td:first-child, th:first-child { text-align: left; }
+th { background: #f0f3f7; white-space: normal; vertical-align: bottom; }
+td:first-child, th:first-child { text-align: left; }
 tr.best td { font-weight: 600; background: #fff8e1; }
 figure { margin: 18px 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 13px; }
@@ -110,12 +111,14 @@ def to_html(title: str, blocks: list[Block]) -> str:
 
 
 def table_html(block: Block) -> str:
-    head = "".join(f"<th>{inline_html(cell)}</th>" for cell in block.header)
+    # a column's title may wrap, after a dot of a parameter's path too (model.hidden.units), so that a sweep's
+    # results table fits the page at 1280 px instead of hiding its last columns behind a scroll bar
+    head = "".join(f"<th>{inline_html(cell).replace('.', '.<wbr>')}</th>" for cell in block.header)
     rows = []
     for index, row in enumerate(block.rows):
         css = ' class="best"' if index in block.bold else ""
         rows.append(f"<tr{css}>" + "".join(f"<td>{inline_html(cell)}</td>" for cell in row) + "</tr>")
-    # a wide table scrolls inside its box instead of pushing the page wider
+    # a table still too wide scrolls inside its box instead of pushing the page wider
     return f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
 
 

@@ -18,7 +18,7 @@ from nnrun.report.embedding import METHODS, activations_points, describe, embedd
 from nnrun.report.filters import filters_figure
 from nnrun.report.predict import predict
 from nnrun.report.style import pyplot, save
-from nnrun.results import Run, load_run
+from nnrun.results import Run, load_run, percent
 
 GRID = 6  # misclassified examples: up to GRID x GRID of them
 KINDS = ("confusion", "misclassified", "filters", "activations", "weights")
@@ -117,7 +117,7 @@ def confusion_figure(run: Run, dataset: Dataset, split: str, predicted: np.ndarr
     ax.grid(False)
     accuracy = float(np.mean(truth == predicted))
     ax.set(xlabel="predicted class", ylabel="true class",
-           title=f"{run.config['name']}: {split} confusion matrix (accuracy {accuracy:.4f}, n={len(truth)})")  # fmt: skip
+           title=f"{run.config['name']}: {split} confusion matrix (accuracy {percent(accuracy)}, n={len(truth)})")  # fmt: skip
     figure.colorbar(image, ax=ax, label="share of the true class")
     return figure
 

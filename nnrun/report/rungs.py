@@ -12,7 +12,7 @@ from collections import defaultdict
 from typing import Any
 
 from nnrun.io import inline
-from nnrun.report.style import pyplot
+from nnrun.report.style import metric_axis, pyplot
 from nnrun.results import Sweep
 
 FADED, STRONG = 0.25, 0.95  # line alpha of a stopped trial and of a survivor
@@ -71,6 +71,7 @@ def rungs_figure(sweep: Sweep, metric: str) -> Any:
         name = f"bracket {index}: " if len(shown) > 1 and not tpe else ""
         ax.set_title(f"{name}{len(bracket['points'])} points from {min(bracket['rungs'])} {unit}", fontsize=10)
     axes[0][0].set_ylabel(metric.replace("_", " "))
+    metric_axis(axes[0][0], metric)  # the panels share their y-axis
     handles = [plt.Line2D([], [], color="0.45", alpha=FADED, label="stopped at a rung")]
     handles += [
         plt.Line2D([], [], color=palette(order[point] % 10), label=label(sweep, point)) for point in sorted(top)[:8]

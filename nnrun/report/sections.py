@@ -18,7 +18,7 @@ from nnrun.errors import RunError
 from nnrun.io import inline, read_csv
 from nnrun.report.run_figures import CAPTIONS, REPORT, Inspect, draw_run
 from nnrun.report.sweep import left_out, plot_sweep
-from nnrun.results import load_run, load_sweep
+from nnrun.results import load_run, load_sweep, metric_cell, metric_title
 
 
 @dataclass
@@ -49,7 +49,7 @@ def run_page(path: Path, inspect: bool) -> tuple[str, list[Block], list[str]]:
         blocks.append(Block("text", f"No summary.md yet (status {run.status})."))
     blocks += figure_blocks(figures, skipped)
     blocks += [Block("heading", "Config"), Block("code", (path / "config.yaml").read_text(), language="yaml")]
-    blocks += [Block("heading", "Environment"), key_values(environment(summary))]
+    blocks += [Block("heading", "Environment"), key_values(environment([summary]))]
     blocks += [Block("heading", "Timings"), *run_timings(path, summary)]
     blocks.append(footer(path))
     return f"{run.config['name']}: run report", blocks, skipped
@@ -76,10 +76,13 @@ def sweep_page(path: Path) -> tuple[str, list[Block], list[str]]:
     blocks += figure_blocks(figures, skipped)
     blocks += [Block("heading", "Trials"), trials_table(sweep)]
     blocks += [Block("heading", "Config"), Block("code", (path / "sweep.yaml").read_text(), language="yaml")]
-    first = next((row for row in sweep.trials if (path / "trials" / row["trial"] / "summary.json").is_file()), None)
-    if first is not None:
-        summary = sweep.run(first["trial"]).summary
-        blocks += [Block("heading", "Environment"), key_values(environment(summary))]
+    summaries = [
+        sweep.run(row["trial"]).summary
+        for row in sweep.trials
+        if row.get("status") != "stale" and (path / "trials" / row["trial"] / "summary.json").is_file()
+    ]
+    if summaries:
+        blocks += [Block("heading", "Environment"), key_values(environment(summaries))]
     seconds = [row["seconds"] for row in sweep.trials if isinstance(row.get("seconds"), (int, float))]
     if seconds:
         blocks += [
@@ -127,33 +130,56 @@ def trials_table(sweep: Any) -> Block:
     column = f"{metric.get('at', 'best')}_{metric.get('name', 'val_acc')}"
     rung = ["rung"] if sweep.schedule else []  # the resource each trial reached
     tpe = ["round"] if sweep.spec.get("method") == "tpe" else []
-    header = ["trial", "point", *tpe, *sweep.parameters, "seed", "status", *rung, column, "seconds", "error"]
+    header = ["trial", "point", *tpe, *sweep.parameters, "seed", "status", *rung, metric_title(column), "seconds",
+              "error"]  # fmt: skip
     rows = []
     for row in sweep.trials:
         error = str(row.get("error") or "")
         reached = [number(row.get("rung"), "g")] if rung else []
         rows.append([str(row["trial"]), str(row["point"]), *(str(row.get("round")) for _ in tpe),
                      *(inline(row[p]) for p in sweep.parameters),
-                     str(row["seed"]), row["status"], *reached, number(row.get(column)),
+                     str(row["seed"]), row["status"], *reached, metric_cell(column, row.get(column)),
                      number(row.get("seconds"), ".1f"), error[:120] + ("…" if len(error) > 120 else "")])  # fmt: skip
     return Block("table", header=header, rows=rows)
 
 
-def environment(summary: dict[str, Any]) -> dict[str, Any]:
+def environment(summaries: list[dict[str, Any]]) -> dict[str, str]:
+    """Versions, machine and settings of a run, or of a sweep's trials: where the trials differ (a sweep over
+    hidden units: their parameters), the range of the values, or each value."""
+    each = [settings(summary) for summary in summaries]
+    names = dict.fromkeys(name for one in each for name in one)
+    return {name: values_text([one.get(name) for one in each], ranged=name == "parameters") for name in names}
+
+
+def settings(summary: dict[str, Any]) -> dict[str, Any]:
+    """One run's versions, machine and settings from its summary.json; None where it has none."""
     versions = summary.get("versions", {})
     machine = summary.get("machine", {})
     return {
         **{name: versions[name] for name in ("nnrun", "python", "numpy", "numba") if name in versions},
-        "cpu": machine.get("cpu", "–"),
-        "cores": machine.get("cores", "–"),
-        "avx-512": machine.get("avx512", "–"),
-        "platform": versions.get("platform", "–"),
-        "threads": summary.get("threads", "–"),
-        "dtype": summary.get("dtype", "–"),
-        "seed": summary.get("seed", "–"),
-        "parameters": f"{summary['params']:,}" if "params" in summary else "–",
-        "git commit": summary.get("git_commit") or "–",
+        "cpu": machine.get("cpu"),
+        "cores": machine.get("cores"),
+        "avx-512": machine.get("avx512"),
+        "platform": versions.get("platform"),
+        "threads": summary.get("threads"),
+        "dtype": summary.get("dtype"),
+        "seed": summary.get("seed"),
+        "parameters": summary.get("params"),
+        "git commit": summary.get("git_commit"),
     }
+
+
+def values_text(values: list[Any], ranged: bool = False) -> str:
+    """One value as it is; values that differ listed (`0, 1, 2`), or as their range when `ranged` and they are
+    numbers (`129–2,049` parameters); – for none."""
+    known = list(dict.fromkeys(value for value in values if value is not None and value != ""))
+    if not known:
+        return "–"
+    if len(known) > 1 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in known):
+        known.sort()
+        if ranged:
+            return f"{known[0]:,}–{known[-1]:,}"
+    return ", ".join(f"{value:,}" if ranged and isinstance(value, int) else str(value) for value in known)
 
 
 def run_timings(path: Path, summary: dict[str, Any]) -> list[Block]:

@@ -26,8 +26,8 @@ from nnrun.errors import RunError
 from nnrun.io import inline
 from nnrun.report.boundary import boundaries_figure, is_planar
 from nnrun.report.rungs import rungs_figure
-from nnrun.report.style import pyplot, save
-from nnrun.results import FINISHED, Sweep, load_run, load_sweep
+from nnrun.report.style import clipped, metric_axis, percent_ticks, pyplot, save, value_order
+from nnrun.results import FINISHED, Sweep, load_run, load_sweep, percent
 
 LOG_SPAN = 100  # positive numbers spanning this factor or more get a log axis
 LEGEND_POINTS = 20  # the curves figure names at most this many points in its legend
@@ -77,13 +77,23 @@ def left_out(sweep: Sweep) -> list[str]:
 
 
 def point_runs(sweep: Sweep) -> list[tuple[str, Any]]:
-    """Each point's first finished trial, labelled by its parameter values."""
-    chosen: dict[int, tuple[str, Any]] = {}
+    """Each point's first finished trial, labelled by its parameter values, in the order of those values."""
+    chosen: dict[int, dict[str, Any]] = {}
     for trial in sweep.trials:
         if trial.get("status") in FINISHED and trial["point"] not in chosen:
-            label = ", ".join(f"{short(p)}={show(key(trial[p]))}" for p in sweep.parameters)
-            chosen[trial["point"]] = (label, load_run(sweep.path / "trials" / trial["trial"]))
-    return [chosen[point] for point in sorted(chosen)]
+            chosen[trial["point"]] = trial
+    firsts = sorted(chosen.values(), key=lambda trial: (values_order(sweep, trial), trial["point"]))
+    return [(point_label(sweep, trial), load_run(sweep.path / "trials" / trial["trial"])) for trial in firsts]
+
+
+def point_label(sweep: Sweep, trial: dict[str, Any]) -> str:
+    """`units=16, lr=0.01`: a point's parameters by their last path component."""
+    return ", ".join(f"{short(p)}={show(key(trial[p]))}" for p in sweep.parameters)
+
+
+def values_order(sweep: Sweep, row: dict[str, Any]) -> tuple:
+    """A point's sort key: its parameters' values in the sweep's order, each number by its value."""
+    return tuple(value_order(key(row.get(p))) for p in sweep.parameters)
 
 
 def parameter_figure(sweep: Sweep, rows: list[dict[str, Any]], metric: str, parameter: str) -> Any:
@@ -96,13 +106,13 @@ def parameter_figure(sweep: Sweep, rows: list[dict[str, Any]], metric: str, para
     values = ordered({key(row[parameter]) for row in rows})
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
     figure, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
-    for label, by_value in sorted(groups.items(), key=lambda item: str(item[0])):
+    for label, by_value in sorted(groups.items(), key=lambda item: value_order(item[0])):
         xs = [v for v in values if v in by_value]
         means = [statistics.fmean(r[f"{metric}_mean"] for r in by_value[v]) for v in xs]
         stds = [std_of(by_value[v], metric) for v in xs]
         positions = xs if numeric else [values.index(v) for v in xs]
         name = f"{series} = {show(label)}" if series else f"{metric}, mean ± std over seeds"
-        ax.errorbar(positions, means, yerr=stds, marker="o", capsize=3, label=name)
+        ax.errorbar(positions, means, yerr=spread(means, stds, metric), marker="o", capsize=3, label=name)
     if numeric and use_log(sweep, parameter, values):
         ax.set_xscale("log")
     if not numeric:
@@ -114,6 +124,7 @@ def parameter_figure(sweep: Sweep, rows: list[dict[str, Any]], metric: str, para
     )
     note = " (mean ± std over seeds" + (f"; averaged over {', '.join(others[1:])})" if len(others) > 1 else ")")
     ax.legend(title=note.strip(" ()") if series else None)
+    metric_axis(ax, metric)
     return figure
 
 
@@ -126,7 +137,8 @@ def scatter_figure(sweep: Sweep, rows: list[dict[str, Any]], metric: str, parame
     figure, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
     xs = [key(row[parameter]) if numeric else values.index(key(row[parameter])) for row in rows]
     ys = [row[f"{metric}_mean"] for row in rows]
-    ax.errorbar(xs, ys, yerr=[row.get(f"{metric}_std") or 0 for row in rows], fmt="none", ecolor="0.7", zorder=1)
+    stds = [row.get(f"{metric}_std") or 0 for row in rows]
+    ax.errorbar(xs, ys, yerr=spread(ys, stds, metric), fmt="none", ecolor="0.7", zorder=1)
     dots = ax.scatter(xs, ys, c=[order[row["point"]] for row in rows], cmap="viridis", zorder=2)
     figure.colorbar(dots, ax=ax, label=label)
     if numeric and use_log(sweep, parameter, values):
@@ -139,6 +151,7 @@ def scatter_figure(sweep: Sweep, rows: list[dict[str, Any]], metric: str, parame
         ylabel=metric_label(metric),
         title=fitted(f"{sweep.base.get('name', '')}: {metric} against {shortened(parameter)}", f"({method} search)"),
     )
+    metric_axis(ax, metric)
     return figure
 
 
@@ -187,6 +200,7 @@ def history_figure(sweep: Sweep, metric: str) -> Any:
         title=f"{sweep.base.get('name', '')}: {metric} of every trial ({sweep.spec.get('method')} search)",
     )
     ax.legend(fontsize=8)
+    metric_axis(ax, metric)
     return figure
 
 
@@ -204,12 +218,15 @@ def heatmap_figure(sweep: Sweep, rows: list[dict[str, Any]], metric: str) -> Any
             if not math.isnan(value):
                 red, green, blue, _ = image.cmap(image.norm(value))
                 dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5  # white text on dark cells
-                ax.text(j, i, f"{value:.3f}", ha="center", va="center", color="white" if dark else "black", fontsize=8)
+                text = percent(value) if metric.endswith("_acc") else f"{value:.3f}"
+                ax.text(j, i, text, ha="center", va="center", color="white" if dark else "black", fontsize=8)
     ax.set_xticks(range(len(xs)), [show(v) for v in xs])
     ax.set_yticks(range(len(ys)), [show(v) for v in ys])
     ax.grid(False)
     ax.set(xlabel=second, ylabel=first, title=f"{sweep.base.get('name', '')}: mean {metric} over seeds")
-    figure.colorbar(image, ax=ax, label=metric_label(metric))
+    bar = figure.colorbar(image, ax=ax, label=metric_label(metric))
+    if metric.endswith("_acc"):
+        bar.ax.yaxis.set_major_formatter(percent_ticks())
     return figure
 
 
@@ -221,7 +238,11 @@ def curves_figure(sweep: Sweep, metric: str) -> Any:
         if trial.get("status") in FINISHED:
             by_point[trial["point"]].append(trial)
     palette = plt.get_cmap("tab10" if len(by_point) <= 10 else "viridis")
-    for index, (point, trials) in enumerate(sorted(by_point.items())):
+    legend = len(by_point) <= LEGEND_POINTS
+    # a legend lists the points by their values; without one, the colours run in the order the points came
+    points = sorted(by_point, key=lambda point: (values_order(sweep, by_point[point][0]) if legend else (), point))
+    for index, point in enumerate(points):
+        trials = by_point[point]
         curves = [load_run(sweep.path / "trials" / t["trial"]).history for t in trials]
         steps = sorted({row["epoch"] for curve in curves for row in curve if row.get(metric) is not None})
         means, lows, highs = [], [], []
@@ -230,18 +251,18 @@ def curves_figure(sweep: Sweep, metric: str) -> Any:
                 row[metric] for curve in curves for row in curve if row["epoch"] == step and row.get(metric) is not None
             ]
             mean = statistics.fmean(values)
-            spread = statistics.stdev(values) if len(values) > 1 else 0.0
-            means.append(mean), lows.append(mean - spread), highs.append(mean + spread)
+            std = statistics.stdev(values) if len(values) > 1 else 0.0
+            means.append(mean), lows.append(mean - std), highs.append(mean + std)
         color = palette(index if len(by_point) <= 10 else index / max(len(by_point) - 1, 1))
-        label = ", ".join(f"{short(p)}={show(key(trials[0][p]))}" for p in sweep.parameters) or f"point {point}"
-        ax.plot(steps, means, color=color, label=label)
-        ax.fill_between(steps, lows, highs, color=color, alpha=0.2, linewidth=0)
+        ax.plot(steps, means, color=color, label=point_label(sweep, trials[0]) or f"point {point}")
+        ax.fill_between(steps, clipped(lows, metric), clipped(highs, metric), color=color, alpha=0.2, linewidth=0)
     title = f"{sweep.base.get('name', '')}: {metric} (± std over seeds)"
-    if len(by_point) <= LEGEND_POINTS:
+    if legend:
         ax.legend(fontsize=8)
     else:  # a legend of 81 points is taller than the figure: the colours run from the first point to the last
         title += f"\n{len(by_point)} points, coloured from the first to the last"
     ax.set(xlabel="epoch", ylabel=metric_label(metric), title=title)
+    metric_axis(ax, metric)
     return figure
 
 
@@ -251,6 +272,13 @@ def use_log(sweep: Sweep, parameter: str, values: list) -> bool:
         return True
     positive = [v for v in values if v > 0]
     return len(positive) == len(values) and max(positive) / min(positive) >= LOG_SPAN or parameter.endswith(".lr")
+
+
+def spread(means: list[float], stds: list[float], metric: str) -> list[list[float]]:
+    """errorbar's yerr for mean ± std, clipped to the metric's range: the lengths below and above each mean."""
+    lows = clipped([mean - std for mean, std in zip(means, stds)], metric)
+    highs = clipped([mean + std for mean, std in zip(means, stds)], metric)
+    return [[mean - low for mean, low in zip(means, lows)], [high - mean for mean, high in zip(means, highs)]]
 
 
 def std_of(rows: list[dict], metric: str) -> float:
@@ -289,10 +317,7 @@ def show(value: Any) -> str:
 
 
 def ordered(values: set) -> list:
-    try:
-        return sorted(values)
-    except TypeError:
-        return sorted(values, key=str)
+    return sorted(values, key=value_order)
 
 
 def slug(parameter: str) -> str:

@@ -16,6 +16,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from nnrun.results import metric_cell, metric_title
+
 
 @dataclass(frozen=True)
 class RunStart:
@@ -122,12 +124,12 @@ class RichReporter(Silent):
         splits = [split for split in ("train", "val", "test") if row.get(f"{split}_loss") is not None]
         if not self.header_printed:
             header = f"{'epoch':>6} {'step':>7} {'lr':>7}" + "".join(
-                f" {split + ' loss':>10} {'acc':>7}" for split in splits
+                f" {split + ' loss':>10} {'acc %':>7}" for split in splits
             )
             self.console.print(header, style="bold", highlight=False)
             self.header_printed = True
         line = f"{row['epoch']:>6} {row['step']:>7} {row['lr']:>7.2g}"
-        line += "".join(f" {row[f'{split}_loss']:>10.4f} {100 * row[f'{split}_acc']:>6.2f}%" for split in splits)
+        line += "".join(f" {row[f'{split}_loss']:>10.4f} {100 * row[f'{split}_acc']:>7.2f}" for split in splits)
         self.console.print(line, highlight=False)
 
     def message(self, text: str) -> None:
@@ -145,14 +147,13 @@ class RichReporter(Silent):
 
 
 def summary_table(summary: dict[str, Any]) -> Table:
+    """The best and last evaluation, as summary.md has them (accuracies in %)."""
     table = Table(title=f"{summary['name']}: best ({summary['monitor_mode']} {summary['monitor']}) and last")
     table.add_column("")
-    for column in ("epoch", "train loss", "train acc", "val loss", "val acc", "test loss", "test acc"):
-        table.add_column(column, justify="right")
+    metrics = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
+    for metric in metrics:
+        table.add_column(metric_title(metric), justify="right")
     for label in ("best", "last"):
         row = summary.get(label) or {}
-        cells = [row.get("epoch")] + [
-            row.get(k) for k in ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
-        ]
-        table.add_row(label, *("–" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v) for v in cells))
+        table.add_row(label, *(metric_cell(metric, row.get(metric)) for metric in metrics))
     return table

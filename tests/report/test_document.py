@@ -43,6 +43,14 @@ def sweep(tmp_path_factory):
     return nnrun.sweep(config, out=tmp_path_factory.mktemp("s") / "sweep", workers=2, plot=False)
 
 
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+    """The sweep a user reported (issue 26): hidden units and a learning rate, whose results table has 11 columns."""
+    config = small_config(train={"epochs": 1, "batch_size": 64})
+    config["sweep"] = {"parameters": {"model.hidden.units": [8, 32], "optimizer.lr": [0.003, 0.01]}, "seeds": [0, 1]}
+    return nnrun.sweep(config, out=tmp_path_factory.mktemp("g") / "grid", workers=2, plot=False)
+
+
 def embedded_images(page: str) -> list[np.ndarray]:
     return [
         np.asarray(Image.open(io.BytesIO(base64.b64decode(data))).convert("L"))
@@ -55,7 +63,9 @@ def test_a_run_report_holds_its_tables_figures_config_environment_and_timings(ru
     page = written.report.read_text()
     assert written.report == run.path / "report.html"
     best = run.summary["best"]
-    assert f"<td>{best['test_acc']:.4f}</td>" in page and f"<td>{best['val_loss']:.4f}</td>" in page
+    # accuracies in %, as the log and the sweep tables print them; losses as they were
+    assert f"<td>{100 * best['test_acc']:.2f}</td>" in page and f"<td>{best['val_loss']:.4f}</td>" in page
+    assert "<th>test acc %</th>" in page
     images = embedded_images(page)
     assert len(images) == len(written.figures) == 2  # curves and the network graph
     assert all(image.std() > 10 for image in images)
@@ -92,6 +102,23 @@ def test_a_sweep_report_has_the_summary_the_trials_and_the_figures(sweep):
     images = embedded_images(page)
     assert len(images) == 2 and all(image.std() > 10 for image in images)  # metric vs units, and the curves
     assert "val_acc_vs_model.hidden.units.png" in page and "sweep of 2 points" not in page  # its title is the page's
+
+
+def test_a_sweep_report_gives_the_range_of_what_its_trials_differ_in(sweep):
+    page = write_report(sweep.path).report.read_text()
+    params = sorted({sweep.run(row["trial"]).summary["params"] for row in sweep.trials})
+    assert len(params) == 2  # 8 and 32 hidden units
+    assert f"<tr><td>parameters</td><td>{params[0]:,}–{params[-1]:,}</td></tr>" in page
+    assert "<tr><td>seed</td><td>0, 1</td></tr>" in page
+    first = sweep.trials[0]["best_val_acc"]
+    assert "<th>best val acc %</th>" in page and f"<td>{100 * first:.2f}</td>" in page  # the trials table
+
+
+def test_a_results_table_may_wrap_its_titles_to_fit_the_page(grid):
+    page = write_report(grid.path).report.read_text()
+    assert "<th>model.<wbr>hidden.<wbr>units</th>" in page and "<th>optimizer.<wbr>lr</th>" in page
+    assert re.search(r"th \{[^}]*white-space: normal", page)  # while a cell's number stays on one line
+    assert re.search(r"td \{[^}]*white-space: nowrap", page)
 
 
 def test_partial_and_failed_folders_are_reported_with_what_was_skipped(run, tmp_path, cli):
@@ -132,6 +159,28 @@ def test_the_html_renders_in_a_real_browser(run, sweep, tmp_path):
         images = len(embedded_images(report.read_text()))
         assert dom.count("<table") >= 3 and dom.count("<img") == images >= 2
         assert f'data-decoded="{images}"' in dom and "Environment</h2>" in dom
+
+
+# once loaded, the page records where its first table's last column ends, and where the box that holds it does
+EDGES = """<script>window.addEventListener("load", () => { const table = document.querySelector("table");
+  const last = table.rows[0].cells[table.rows[0].cells.length - 1].getBoundingClientRect();
+  const box = table.parentElement.getBoundingClientRect();
+  document.body.setAttribute("data-edges", `${last.right} ${box.right}`); });</script>"""
+
+
+@needs_browser
+def test_a_sweeps_results_table_shows_its_last_column_at_1280_pixels(grid, tmp_path):
+    # at 1280 px, `best epoch` and `s/trial` were hidden behind the right edge of the results table's box
+    assert BROWSER is not None, "NNRUN_REQUIRE_BROWSER is set but chromium-headless-shell is not installed"
+    report = write_report(grid.path).report
+    probe = tmp_path / "probe.html"
+    probe.write_text(report.read_text().replace("</body>", EDGES + "</body>"))
+    flags = ["--no-sandbox", "--disable-gpu", "--allow-file-access-from-files", "--window-size=1280,900"]
+    dom = subprocess.run([BROWSER, *flags, "--virtual-time-budget=10000", "--dump-dom", probe.as_uri()],
+                         check=True, capture_output=True, text=True, timeout=120).stdout  # fmt: skip
+    assert "<th>s/trial</th>" in dom
+    last, box = map(float, re.search(r'data-edges="([\d.]+) ([\d.]+)"', dom).groups())
+    assert last <= box + 0.5, f"the last column ends at {last} px, its box at {box} px"
 
 
 def test_a_sweep_with_a_failed_trial_is_drawn_and_reported_without_it(tmp_path, cli):
