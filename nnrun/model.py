@@ -230,10 +230,11 @@ def check_fits(model: Sequential, loss: Any, data_shape: Shape, num_classes: int
     """A ShapeError unless the data's examples fit model.input_shape and the last layer gives what `loss` needs."""
     data_shape, model_shape = tuple(data_shape), model.input_shape
     if math.prod(data_shape) != math.prod(model_shape) or (data_shape != model_shape and len(model_shape) > 1):
+        flat = f" (or [{math.prod(data_shape)}] for an MLP)" if len(data_shape) > 1 else ""
         raise ShapeError(
             f"the data has examples of shape {data_shape} but model.input_shape is {list(model_shape)}",
             where="model.input_shape",
-            hint=f"set model.input_shape to {list(data_shape)} (or [{math.prod(data_shape)}] for an MLP)",
+            hint=f"set model.input_shape to {list(data_shape)}{flat}",
         )
     expected = loss.output_units(num_classes)
     if model.output_shape != (expected,):

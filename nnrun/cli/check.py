@@ -1,13 +1,21 @@
-"""`nnrun check CONFIG`: validate a config and print the network summary; `--sanity` runs cs231n's two checks too."""
+"""`nnrun check CONFIG`: validate a config against its data and print the network summary; `--sanity` runs
+cs231n's two checks too."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from nnrun.cli.errors import handles_errors
 from nnrun.cli.options import ConfigPath, Debug, Overrides
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from nnrun.config import Config
+    from nnrun.data import DataShape
+    from nnrun.model import Sequential
 
 Sanity = Annotated[
     bool,
@@ -21,36 +29,38 @@ Sanity = Annotated[
 
 @handles_errors
 def check(config: ConfigPath, overrides: Overrides = None, sanity: Sanity = False, debug: Debug = False) -> None:
-    """Validate CONFIG and print each layer's output shape, parameters, FLOPs and activation memory.
+    """Validate CONFIG against its data and print each layer's output shape, parameters, FLOPs and activation memory.
+
+    The data is looked at, not loaded: the catalog's shape and classes, a CSV's header and label column, an
+    npz's array headers and labels, an image folder's classes and first image. Nothing is downloaded.
 
     Example: nnrun check configs/cnn.yaml --sanity
     """
     from rich.console import Console  # imported here: keeps `nnrun --help` fast
-    from rich.table import Table
+    from rich.markup import escape
 
     from nnrun.config import load_config
     from nnrun.model import Sequential
 
     cfg = load_config(config, overrides or ())
     model = Sequential.from_config(cfg.resolved()["model"], dtype=cfg.dtype, seed=cfg.seed)
-    table = Table(title=f"{cfg.name}: input {list(model.input_shape)}, {cfg.dtype}")
-    for column, justify in (("#", "right"), ("layer", "left"), ("output shape", "left"), ("params", "right"),
-                            ("FLOPs/example", "right"), ("activations/example", "right")):  # fmt: skip
-        table.add_column(column, justify=justify)
-    rows = model.summary()
-    for row in rows:
-        table.add_row(str(row.index), row.label, str(list(row.output_shape)), f"{row.params:,}", f"{row.flops:,}",
-                      human_bytes(row.activation_bytes))  # fmt: skip
-    table.add_section()
-    table.add_row("", "total", "", f"{sum(r.params for r in rows):,}", f"{sum(r.flops for r in rows):,}",
-                  human_bytes(sum(r.activation_bytes for r in rows)))  # fmt: skip
+    data, warning = check_data(cfg, model)
     console = Console()
-    console.print(table)
+    console.print(summary_table(cfg.name, model))
+    if data is not None:
+        console.print(f"data: {describe(data)}", highlight=False)
+    if warning:
+        Console(stderr=True, highlight=False).print(f"[yellow]warning: {escape(warning)}[/]")
+    if data is None:
+        verdict = "config ok; data not checked"
+    elif data.where is None and not data.downloads:
+        verdict = f"config ok. {data.name}'s files were not found"
+    else:
+        verdict = "config ok"  # `train` will start
+    weights = human_bytes(model.num_params() * model.dtype.itemsize)
     batch = cfg.train.batch_size
-    console.print(
-        f"config ok. weights {human_bytes(model.num_params() * model.dtype.itemsize)}; "
-        f"activations for a batch of {batch}: {human_bytes(batch * sum(r.activation_bytes for r in rows))}"
-    )
+    activations = human_bytes(batch * sum(r.activation_bytes for r in model.summary()))
+    console.print(f"{verdict}. weights {weights}; activations for a batch of {batch}: {activations}")
     if cfg.sweep is not None:
         console.print(
             f"sweep: {cfg.sweep.method} over {', '.join(cfg.sweep.parameters) or 'no parameters'}; "
@@ -62,6 +72,62 @@ def check(config: ConfigPath, overrides: Overrides = None, sanity: Sanity = Fals
         )
     if sanity:
         print_sanity(console, cfg)
+
+
+def check_data(cfg: Config, model: Sequential) -> tuple[DataShape | None, str | None]:
+    """The data's shape and classes, checked against the loss and the model as `train` checks them, and a
+    warning: why the data was not checked, or that its files are missing. Raises what `train` would raise."""
+    from nnrun.data import DataNotFound, peek_dataset
+    from nnrun.model import check_fits
+    from nnrun.registry import LOSSES
+
+    resolved = cfg.resolved()
+    try:
+        data = peek_dataset(resolved["data"])
+    except DataNotFound as error:
+        return None, f"data not checked: {error.what}" + (f"\n  {error.hint}" if error.hint else "")
+    if data is None:
+        return None, f"data not checked: dataset '{resolved['data']['dataset']}' tells its shape only once loaded"
+    loss = LOSSES.build(resolved["loss"], where="loss")
+    loss.check_targets(data.num_classes)
+    check_fits(model, loss, data.input_shape, data.num_classes)
+    if data.where is None and not data.downloads:
+        where = resolved["data"].get("path")
+        how = f"check data.path ({where})" if where else f"`nnrun data download {data.name}` gets them or says how"
+        return data, f"{data.name}'s files were not found, and `train` cannot start without them: {how}"
+    return data, None
+
+
+def describe(data: DataShape) -> str:
+    """'csv in cancer.csv: input [30], 2 classes (benign, malignant)': what was read, and where."""
+    names = ", ".join(data.class_names)
+    numbered = data.class_names == [str(k) for k in range(data.num_classes)]
+    shown = "" if numbered or len(names) > 40 else f" ({names})"
+    text = f"input {list(data.input_shape)}, {data.num_classes} classes{shown}"
+    if data.where is None:
+        tail = "; train downloads its files first" if data.downloads else ""
+        return f"{data.name} (from the catalog): {text}{tail}"
+    return f"{data.name} in {data.where}: {text}" if data.where != "built in" else f"{data.name}: {text}"
+
+
+def summary_table(name: str, model: Sequential) -> Table:
+    """A row per layer; FLOPs and activation memory are per example (the caption says so, the headers stay short)."""
+    from rich.table import Table
+
+    table = Table(title=f"{name}: input {list(model.input_shape)}, {model.dtype}",
+                  caption="FLOPs and activations (output memory) per example")  # fmt: skip
+    # only the layer column wraps (between words); the others keep their width so no number is cut
+    for column, justify in (("#", "right"), ("layer", "left"), ("output shape", "left"), ("params", "right"),
+                            ("FLOPs", "right"), ("activations", "right")):  # fmt: skip
+        table.add_column(column, justify=justify, no_wrap=column != "layer")
+    rows = model.summary()
+    for row in rows:
+        table.add_row(str(row.index), row.label, str(list(row.output_shape)), f"{row.params:,}", f"{row.flops:,}",
+                      human_bytes(row.activation_bytes))  # fmt: skip
+    table.add_section()
+    table.add_row("", "total", "", f"{sum(r.params for r in rows):,}", f"{sum(r.flops for r in rows):,}",
+                  human_bytes(sum(r.activation_bytes for r in rows)))  # fmt: skip
+    return table
 
 
 def print_sanity(console, cfg) -> None:

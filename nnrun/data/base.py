@@ -1,7 +1,7 @@
 """The Loader base class of every registered dataset, with the data keys every dataset shares.
 
 A loader's `load_raw` gives the dataset as published; `Loader.load` runs the common preprocessing on it
-(nnrun.data.prepare).
+(nnrun.data.prepare). `peek_raw` and `Loader.peek` describe the same without loading it (`nnrun check`).
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError
 
+from nnrun.data import locate
 from nnrun.data.augment import AugmentConfig, augment_shorthand
-from nnrun.data.dataset import Dataset, Shape
-from nnrun.data.prepare import prepare
+from nnrun.data.dataset import Dataset, DataShape, Shape
+from nnrun.data.prepare import prepare, prepared_shape
 from nnrun.registry import Configurable, problems_error, problems_from
 
 
@@ -55,13 +56,15 @@ class Loader(Configurable):
     Class attributes for `nnrun data list`: `shape`, the published per-example shape (None when it
     depends on the files), and `classes`, the number of classes (an int or None). An instance's
     `classes` attribute is the config key below, which shadows the class attribute: read the count
-    as `type(self).classes`.
+    as `type(self).classes`. `Loader.peek` answers from these two (and `class_names`, where the class
+    has them) unless the subclass reads its files' headers in `peek_raw`.
     """
 
     type_name: ClassVar[str]
     shape: ClassVar[Shape | None] = None
     builtin: ClassVar[bool] = False  # generated or shipped with a package: no files to find or download
     needs_path: ClassVar[bool] = False  # nothing to look for until data.path is given (npz, csv, folders)
+    downloadable: ClassVar[bool] = False  # `fetch` downloads the files when they are not found
 
     def __init__(
         self,
@@ -138,6 +141,28 @@ class Loader(Configurable):
     def load(self, seed: int) -> Dataset:
         """load_raw, then the common preprocessing (classes, positive, splits, subsamples, normalisation)."""
         return prepare(self.load_raw(seed), self, seed)
+
+    def peek_raw(self) -> DataShape | None:
+        """The published examples' shape and classes without loading them, or None when only loading tells.
+
+        From the catalog (the class's `shape`, `classes` and `class_names`); never downloads. A dataset of
+        the user's files reads their headers instead, and raises DataNotFound when they are not there.
+        """
+        cls = type(self)
+        if cls.shape is None or not isinstance(cls.classes, int) or isinstance(cls.classes, bool):
+            return None
+        names = getattr(cls, "class_names", None) or [str(k) for k in range(cls.classes)]
+        if self.builtin or cls.locate is Loader.locate:  # no files to look for
+            return DataShape(self.type_name, cls.shape, names, "built in")
+        found = self.locate()
+        path = getattr(self, "path", None)  # a given path is the only place, and nothing is downloaded into it
+        downloads = found is None and self.downloadable and path is None and not locate.offline()
+        return DataShape(self.type_name, cls.shape, names, None if found is None else str(found), downloads)
+
+    def peek(self) -> DataShape | None:
+        """What `load` would give as input_shape and class_names, without loading the data (see peek_raw)."""
+        raw = self.peek_raw()
+        return None if raw is None else prepared_shape(raw, self)
 
     def locate(self) -> Path | None:
         """Where the dataset's files are, without downloading; None when absent (or built in)."""

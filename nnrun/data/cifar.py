@@ -56,6 +56,9 @@ class Cifar10(Loader):
 
     shape = (3, 32, 32)
     classes = 10
+    downloadable = True
+    # as batches.meta names them (`load_raw` reads them from there); `peek` answers with these
+    class_names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
     def __init__(self, path: Where = None, mirrors: Mirrors = None, **common: Any):
         self.path = path

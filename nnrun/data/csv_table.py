@@ -1,17 +1,19 @@
-"""Reading a user's CSV table: header and label column detection, numeric parsing, a path:line for a bad row."""
+"""Reading a user's CSV table: header and label column detection, numeric parsing, a path:line for a bad row;
+and its distinct labels alone (`label_values`), which `nnrun check` reads instead of the table."""
 
 from __future__ import annotations
 
 import csv
 import math
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nnrun.errors import DataError
+from nnrun.errors import DataError, did_you_mean
 
 
 @dataclass
@@ -25,29 +27,32 @@ class Table:
     header: bool
 
 
+@dataclass
+class Layout:
+    """How a CSV file's rows read: whether the first is a header, the column names (or numbers), the label
+    column's index and the physical lines up to and including the header row."""
+
+    header: bool
+    names: list[str]
+    column: int
+    skip: int
+
+
 def read_csv(path: Path, label: str | int | None, header: bool | None, delimiter: str) -> Table:
     """Parse a CSV file of numeric features and one label column.
 
     numpy's loadtxt parses the file, several times faster than the csv module and float() per field; when
     it fails, a csv-module pass finds the first bad row for a path:line message (figures in benchmarks/README.md).
     """
-    head = first_rows(path, delimiter, 2)
-    if not head:
-        raise DataError(f"{path} is empty")
-    if header is None:
-        header = looks_like_header(head[0][1], head[1][1] if len(head) > 1 else None)
-    ncols = len(head[0][1])
-    names = [name.strip() for name in head[0][1]] if header else [str(k) for k in range(ncols)]
-    column = label_column(label, names, header, path)
+    layout = read_layout(path, label, header, delimiter)
+    header, names, column, skip = layout.header, layout.names, layout.column, layout.skip
+    ncols = len(names)
     keep = [k for k in range(ncols) if k != column]
-    if not keep:
-        raise DataError(f"{path} has only a label column and no features")
-    skip = head[0][0] if header else 0  # physical lines up to and including the header row
     options = dict(delimiter=delimiter, skiprows=skip, comments=None, quotechar='"', encoding="utf-8-sig", ndmin=2)
     try:
         full, labels = load_table(path, column, options)
         if full.size == 0:
-            raise DataError(f"{path} has no data rows" + (" after the header" if header else ""))
+            raise no_rows(path, header)
         if full.shape[1] != ncols:  # every row, consistently, has another count than the first
             raise ValueError(f"{full.shape[1]} columns, expected {ncols}")
         failure = None
@@ -62,6 +67,48 @@ def read_csv(path: Path, label: str | int | None, header: bool | None, delimiter
             labels = np.loadtxt(path, dtype=str, usecols=[column], **options).reshape(-1)
     labels = parse_labels(np.char.strip(labels)) if labels.dtype.kind == "U" else labels.astype(np.int64)
     return Table(drop_column(full, column), labels, names, header)
+
+
+def read_layout(path: Path, label: str | int | None, header: bool | None, delimiter: str) -> Layout:
+    """The header, column names and label column, from the first two rows (header: None detects it)."""
+    head = first_rows(path, delimiter, 2)
+    if not head:
+        raise DataError(f"{path} is empty")
+    if header is None:
+        header = looks_like_header(head[0][1], head[1][1] if len(head) > 1 else None)
+    ncols = len(head[0][1])
+    names = [name.strip() for name in head[0][1]] if header else [str(k) for k in range(ncols)]
+    column = label_column(label, names, header, path)
+    if ncols == 1:
+        raise DataError(f"{path} has only a label column and no features")
+    return Layout(header, names, column, head[0][0] if header else 0)
+
+
+def label_values(path: Path, layout: Layout, delimiter: str) -> np.ndarray:
+    """The distinct labels of a CSV file, as read_csv reads them (ints, or else names), without parsing a feature.
+
+    One pass of the csv module over the file, keeping a set of label texts: a row with another number of
+    fields than the first is read_csv's error; a feature that is not a number is found by read_csv alone.
+    """
+    ncols, texts = len(layout.names), set()
+    for line, row in data_rows(path, delimiter, layout.skip):
+        if len(row) != ncols:
+            raise wrong_fields(path, line, len(row), ncols, delimiter)
+        texts.add(row[layout.column].strip())
+    if not texts:
+        raise no_rows(path, layout.header)
+    return parse_labels(np.array(sorted(texts), dtype=str))
+
+
+def no_rows(path: Path, header: bool) -> DataError:
+    return DataError(f"{path} has no data rows" + (" after the header" if header else ""))
+
+
+def wrong_fields(path: Path, line: int, count: int, ncols: int, delimiter: str) -> DataError:
+    return DataError(
+        f"{path}:{line}: {count} fields, expected {ncols} like the first row",
+        hint=f"every row needs the same columns, separated by {delimiter!r}",
+    )
 
 
 def load_table(path: Path, column: int, options: dict[str, Any]) -> tuple[np.ndarray, np.ndarray | None]:
@@ -116,8 +163,9 @@ def first_rows(path: Path, delimiter: str, n: int) -> list[tuple[int, list[str]]
     return found
 
 
-def find_bad_row(path: Path, delimiter: str, skip: int, ncols: int, keep: list[int], names: list[str]) -> None:
-    """Raise a DataError at the first row with the wrong number of fields or a feature that is not a finite number."""
+def data_rows(path: Path, delimiter: str, skip: int) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) of each row after the first `skip` lines, blank lines left out."""
+    reader = None
     try:
         with open(path, newline="", encoding="utf-8-sig") as file:
             reader = csv.reader(file, delimiter=delimiter)
@@ -125,26 +173,28 @@ def find_bad_row(path: Path, delimiter: str, skip: int, ncols: int, keep: list[i
                 line = reader.line_num
                 if line <= skip or not row or (len(row) == 1 and not row[0].strip()):
                     continue
-                where = f"{path}:{line}"
-                if len(row) != ncols:
-                    raise DataError(
-                        f"{where}: {len(row)} fields, expected {ncols} like the first row",
-                        hint=f"every row needs the same columns, separated by {delimiter!r}",
-                    )
-                for k in keep:
-                    try:
-                        value = float(row[k])
-                    except ValueError:
-                        value = None
-                    if value is None or not math.isfinite(value):
-                        raise DataError(
-                            f"{where}: column {names[k]!r} holds {row[k]!r}, expected a finite number",
-                            hint="features must be numbers; only the label column may hold names",
-                        )
+                yield line, row
     except UnicodeDecodeError as error:
         raise DataError(f"{path} is not UTF-8 text ({error.reason} at byte {error.start})") from None
     except csv.Error as error:
-        raise DataError(f"{path}:{reader.line_num}: {error}") from None
+        raise DataError(f"{path}:{reader.line_num if reader else 0}: {error}") from None
+
+
+def find_bad_row(path: Path, delimiter: str, skip: int, ncols: int, keep: list[int], names: list[str]) -> None:
+    """Raise a DataError at the first row with the wrong number of fields or a feature that is not a finite number."""
+    for line, row in data_rows(path, delimiter, skip):
+        if len(row) != ncols:
+            raise wrong_fields(path, line, len(row), ncols, delimiter)
+        for k in keep:
+            try:
+                value = float(row[k])
+            except ValueError:
+                value = None
+            if value is None or not math.isfinite(value):
+                raise DataError(
+                    f"{path}:{line}: column {names[k]!r} holds {row[k]!r}, expected a finite number",
+                    hint="features must be numbers; only the label column may hold names",
+                )
 
 
 def parse_labels(text: np.ndarray) -> np.ndarray:
@@ -195,8 +245,8 @@ def label_column(label: str | int | None, names: list[str], header: bool, path: 
             hint="give the label column as a 0-based index, or set header: true",
         )
     if label not in names:
-        raise DataError(f"data.label: {path} has no column '{label}'; its columns are {', '.join(names)}", where="data")
+        raise DataError(
+            f"data.label: {path} has no column '{label}'{did_you_mean(label, names)}; its columns are {', '.join(names)}",
+            where="data",
+        )
     return names.index(label)
-
-
-# --- image_folder -----------------------------------------------------------------------------------

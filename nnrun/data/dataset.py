@@ -126,6 +126,30 @@ class Dataset:
         return f"{self.name}: input {self.input_shape}, {self.num_classes} classes; {counts}"
 
 
+@dataclass
+class DataShape:
+    """A dataset described without loading it (`Loader.peek`): the input_shape and class_names that
+    `Loader.load` would give, from the catalog or from the files' headers.
+
+    `where` is where the files are ("built in" for bundled and generated data), or None when they are not
+    on this machine and the shape is the catalog's; `downloads` is true when `train` would fetch them.
+    """
+
+    name: str
+    input_shape: Shape
+    class_names: list[str]
+    where: str | None
+    downloads: bool = False
+
+    def __post_init__(self) -> None:
+        self.input_shape = tuple(int(d) for d in self.input_shape)
+        self.class_names = [str(name) for name in self.class_names]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
 def data_rng(seed: int, stream: int) -> np.random.Generator:
     """The generator for one data stream (GENERATE, SPLIT, SUBSAMPLE_TRAIN, SUBSAMPLE_TEST) of a run seed."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:

@@ -17,8 +17,9 @@ from pydantic import Field
 
 from nnrun.data import images, locate
 from nnrun.data.base import Loader, SplitSize
-from nnrun.data.csv_table import read_csv
-from nnrun.data.dataset import SPLIT_NAMES, Dataset, Split
+from nnrun.data.csv_table import label_values, read_csv, read_layout
+from nnrun.data.dataset import SPLIT_NAMES, Dataset, DataShape, Shape, Split
+from nnrun.data.locate import DataNotFound
 from nnrun.errors import DataError
 from nnrun.registry import DATASETS
 
@@ -76,32 +77,91 @@ class Npz(UserFiles):
         raw: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         with open_npz(path) as archive:
             keys = set(archive.files)
-            if not {"x_train", "y_train"} <= keys:
-                raise DataError(
-                    f"{path} has no x_train and y_train arrays (found: {', '.join(sorted(keys)) or 'none'})",
-                    hint="save the arrays with np.savez(file, x_train=..., y_train=..., x_test=..., y_test=...)",
-                )
-            for split in SPLIT_NAMES:
-                x_key, y_key = f"x_{split}", f"y_{split}"
-                if (x_key in keys) != (y_key in keys):
-                    given, lacking = (x_key, y_key) if x_key in keys else (y_key, x_key)
-                    raise DataError(f"{path} has {given} but no {lacking}")
-                if x_key not in keys:
-                    continue
-                x = features(npz_array(archive, x_key, path), f"{path}: {x_key}")
-                y = npz_array(archive, y_key, path)
-                if y.ndim == 2 and y.shape[1] == 1:  # Keras-style (N, 1) labels
-                    y = y.reshape(-1)
-                if y.shape != (len(x),):
-                    raise DataError(f"{path}: {y_key} has shape {y.shape}, expected ({len(x)},) to match {x_key}")
-                raw[split] = (x, y)
+            for split in npz_splits(keys, path):
+                x = features(npz_array(archive, f"x_{split}", path), f"{path}: x_{split}")
+                raw[split] = (x, npz_labels(archive, split, len(x), path))
             names = npz_array(archive, "class_names", path) if "class_names" in keys else None
-        if len({(x.shape[1:], x.dtype.kind) for x, _ in raw.values()}) > 1:
-            found = ", ".join(f"x_{split} {x.dtype} {x.shape}" for split, (x, _) in raw.items())
-            raise DataError(f"{path}: the splits' examples differ in shape or type ({found})")
+        same_examples(path, {split: (x.shape, x.dtype) for split, (x, _) in raw.items()})
         labels, class_names = encode_labels({split: y for split, (_, y) in raw.items()}, str(path), names)
         splits = {split: Split(x, labels[split]) for split, (x, _) in raw.items()}
         return Dataset(self.type_name, splits, raw["train"][0].shape[1:], len(class_names), class_names)
+
+    def peek_raw(self) -> DataShape:
+        """The examples' shape from the .npy headers of x_train, ... (not their data), and the classes from
+        the labels, which are read: y_train, ... and class_names, far smaller than the examples."""
+        path = self.fetch()
+        headers = npz_headers(path)
+        xs = {}
+        for split in npz_splits(set(headers), path):
+            shape, dtype = headers[f"x_{split}"]
+            if dtype.hasobject:
+                raise python_objects(path, f"x_{split}")
+            example, dtype = feature_layout(shape, dtype, f"{path}: x_{split}")
+            xs[split] = ((shape[0], *example), dtype)
+        same_examples(path, xs)
+        with open_npz(path) as archive:
+            ys = {split: npz_labels(archive, split, shape[0], path) for split, (shape, _) in xs.items()}
+            names = npz_array(archive, "class_names", path) if "class_names" in headers else None
+        _, class_names = encode_labels(ys, str(path), names)
+        return DataShape(self.type_name, xs["train"][0][1:], class_names, str(path))
+
+
+def npz_splits(keys: set[str], path: Path) -> list[str]:
+    """The splits an .npz file holds, x_<split> with y_<split>, train first."""
+    if not {"x_train", "y_train"} <= keys:
+        raise DataError(
+            f"{path} has no x_train and y_train arrays (found: {', '.join(sorted(keys)) or 'none'})",
+            hint="save the arrays with np.savez(file, x_train=..., y_train=..., x_test=..., y_test=...)",
+        )
+    for split in SPLIT_NAMES:
+        x_key, y_key = f"x_{split}", f"y_{split}"
+        if (x_key in keys) != (y_key in keys):
+            given, lacking = (x_key, y_key) if x_key in keys else (y_key, x_key)
+            raise DataError(f"{path} has {given} but no {lacking}")
+    return [split for split in SPLIT_NAMES if f"x_{split}" in keys]
+
+
+def npz_labels(archive: Any, split: str, n: int, path: Path) -> np.ndarray:
+    """y_<split> as (n,) labels for the split's n examples; Keras-style (n, 1) labels are flattened."""
+    y = npz_array(archive, f"y_{split}", path)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y.reshape(-1)
+    if y.shape != (n,):
+        raise DataError(f"{path}: y_{split} has shape {y.shape}, expected ({n},) to match x_{split}")
+    return y
+
+
+def same_examples(path: Path, xs: dict[str, tuple[Shape, np.dtype]]) -> None:
+    """Every split's examples have one shape and one kind (uint8 images or floats), given (N, ...) and dtype."""
+    if len({(shape[1:], dtype.kind) for shape, dtype in xs.values()}) > 1:
+        found = ", ".join(f"x_{split} {dtype} {shape}" for split, (shape, dtype) in xs.items())
+        raise DataError(f"{path}: the splits' examples differ in shape or type ({found})")
+
+
+def npz_headers(path: Path) -> dict[str, tuple[Shape, np.dtype]]:
+    """Each array's shape and dtype in an .npz file, from its .npy header alone: no array is read.
+
+    (np.load's mmap_mode cannot map a member of a zip file; the headers are read from each member instead.)
+    """
+    headers = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.namelist():
+                if not member.endswith(".npy"):
+                    continue
+                with archive.open(member) as file:
+                    version = np.lib.format.read_magic(file)
+                    # a 3.0 header is 2.0's with UTF-8 field names, which no feature array has
+                    read = (
+                        np.lib.format.read_array_header_1_0
+                        if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0
+                    )
+                    shape, _, dtype = read(file)
+                headers[member.removesuffix(".npy")] = (tuple(shape), dtype)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        raise DataError(f"cannot read {path} as an .npz file: {error}", hint="save it with numpy.savez") from None
+    return headers
 
 
 def open_npz(path: Path):
@@ -117,13 +177,37 @@ def npz_array(archive: Any, key: str, path: Path) -> np.ndarray:
         return archive[key]
     except ValueError as error:
         if "allow_pickle" in str(error):
-            raise DataError(
-                f"{path}: {key} is an array of Python objects, which nnrun does not unpickle",
-                hint="save numbers or strings (np.array(..., dtype=str)), not dtype=object arrays",
-            ) from None
+            raise python_objects(path, key) from None
         raise DataError(f"{path}: cannot read {key}: {error}") from None
     except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
         raise DataError(f"{path}: cannot read {key}: {error}", hint="the file may be truncated") from None
+
+
+def python_objects(path: Path, key: str) -> DataError:
+    return DataError(
+        f"{path}: {key} is an array of Python objects, which nnrun does not unpickle",
+        hint="save numbers or strings (np.array(..., dtype=str)), not dtype=object arrays",
+    )
+
+
+def feature_layout(shape: Shape, dtype: np.dtype, where: str) -> tuple[Shape, np.dtype]:
+    """The example shape and dtype that `features` makes of an array of this shape and dtype, and the errors
+    that these alone show."""
+    if dtype.kind in "iu" and dtype != np.uint8:
+        # integer features (counts, codes) are numbers, other integer arrays pixels
+        dtype = np.dtype(np.float64 if len(shape) == 2 else np.uint8)
+    elif dtype.kind == "f" and dtype.itemsize < 4:
+        dtype = np.dtype(np.float32)
+    elif dtype.kind != "f" and dtype != np.uint8:
+        raise DataError(f"{where}: dtype {dtype}; expected uint8 images or float features")
+    if len(shape) == 3:
+        return (1, *shape[1:]), dtype
+    if len(shape) == 4 and shape[-1] in (1, 3) and shape[1] not in (1, 3):
+        # channels last (Keras, PIL): nnrun's layers take (C, H, W)
+        return (shape[3], shape[1], shape[2]), dtype
+    if len(shape) in (2, 4):
+        return tuple(shape[1:]), dtype
+    raise DataError(f"{where}: shape {shape}; expected (N, D) features or (N, H, W) / (N, C, H, W) images")
 
 
 def features(x: np.ndarray, where: str) -> np.ndarray:
@@ -132,6 +216,7 @@ def features(x: np.ndarray, where: str) -> np.ndarray:
     Integer images (other than uint8) must hold 0..255 and become uint8; integer (N, D) features become
     float64; float16 becomes float32.
     """
+    feature_layout(x.shape, x.dtype, where)
     if x.dtype.kind in "iu" and x.dtype != np.uint8:
         if x.ndim == 2:  # integer features (counts, codes): numbers, not pixels
             x = x.astype(np.float64)
@@ -144,16 +229,11 @@ def features(x: np.ndarray, where: str) -> np.ndarray:
             x = x.astype(np.float32)
         if not np.isfinite(x).all():
             raise DataError(f"{where}: contains NaN or infinite values")
-    elif x.dtype != np.uint8:
-        raise DataError(f"{where}: dtype {x.dtype}; expected uint8 images or float features")
     if x.ndim == 3:
         return x[:, None]
-    if x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
-        # channels last (Keras, PIL): nnrun's layers take (C, H, W)
+    if x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):  # channels last
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-    if x.ndim in (2, 4):
-        return x
-    raise DataError(f"{where}: shape {x.shape}; expected (N, D) features or (N, H, W) / (N, C, H, W) images")
+    return x
 
 
 def encode_labels(
@@ -244,26 +324,47 @@ class Csv(UserFiles):
         super().__init__(**common)
 
     def load_raw(self, seed: int) -> Dataset:
-        files = {"train": self.fetch()}
-        if self.test_path is not None:
-            test = Path(self.test_path).expanduser()
-            if not test.is_file():
-                raise DataError(f"data.test_path: no such file {test}", where="data", hint="check data.test_path")
-            files["test"] = test
+        files = self.files()
         tables = {"train": read_csv(files["train"], self.label, self.header, self.delimiter)}
         if "test" in files:
             # the training file decides whether there is a header row: a short test file cannot
             train = tables["train"]
             test = tables["test"] = read_csv(files["test"], self.label, train.header, self.delimiter)
-            if test.columns != train.columns:
-                raise DataError(
-                    f"{files['test']} has columns {test.columns}, but {files['train']} has {train.columns}",
-                    hint="the test file must have the same columns in the same order",
-                )
+            same_columns(files, train.columns, test.columns)
         ys = {split: table.labels for split, table in tables.items()}
         labels, class_names = encode_labels(ys, " and ".join(map(str, files.values())))
         splits = {split: Split(tables[split].x, labels[split]) for split in tables}
         return Dataset(self.type_name, splits, splits["train"].x.shape[1:], len(class_names), class_names)
+
+    def peek_raw(self) -> DataShape:
+        """The features from the header row, the classes from the label column: the one column read."""
+        files = self.files()
+        layouts = {"train": read_layout(files["train"], self.label, self.header, self.delimiter)}
+        if "test" in files:
+            train = layouts["train"]
+            test = layouts["test"] = read_layout(files["test"], self.label, train.header, self.delimiter)
+            same_columns(files, train.names, test.names)
+        ys = {split: label_values(files[split], layout, self.delimiter) for split, layout in layouts.items()}
+        _, class_names = encode_labels(ys, " and ".join(map(str, files.values())))
+        return DataShape(self.type_name, (len(layouts["train"].names) - 1,), class_names, str(files["train"]))
+
+    def files(self) -> dict[str, Path]:
+        """The training file, and the test file where test_path gives one."""
+        files = {"train": self.fetch()}
+        if self.test_path is not None:
+            test = Path(self.test_path).expanduser()
+            if not test.is_file():
+                raise DataNotFound(f"data.test_path: no such file {test}", where="data", hint="check data.test_path")
+            files["test"] = test
+        return files
+
+
+def same_columns(files: dict[str, Path], train: list[str], test: list[str]) -> None:
+    if test != train:
+        raise DataError(
+            f"{files['test']} has columns {test}, but {files['train']} has {train}",
+            hint="the test file must have the same columns in the same order",
+        )
 
 
 @DATASETS.register("image_folder")
@@ -296,7 +397,26 @@ class ImageFolder(UserFiles):
         super().__init__(**common)
 
     def load_raw(self, seed: int) -> Dataset:
+        class_names, files = self.listing(self.fetch())
+        # One pass over all files so every split gets the same mode and size as the first image
+        everything = [pair for split in files for pair in files[split]]
+        loaded = images.read_labelled_images(everything, mode=self.mode)
+        splits, start = {}, 0
+        for split in files:
+            stop = start + len(files[split])
+            splits[split] = Split(loaded.x[start:stop], loaded.y[start:stop])
+            start = stop
+        return Dataset(self.type_name, splits, loaded.x.shape[1:], len(class_names), class_names)
+
+    def peek_raw(self) -> DataShape:
+        """The classes from the folder names, the shape from the first image (the one all others must match)."""
         root = self.fetch()
+        class_names, files = self.listing(root)
+        shape = images.image_shape(files["train"][0][0], self.mode)
+        return DataShape(self.type_name, shape, class_names, str(root))
+
+    def listing(self, root: Path) -> tuple[list[str], dict[str, list[tuple[Path, int]]]]:
+        """The class names and each split's (image file, label), train first; lists folders, opens no image."""
         split_roots = {split: root / split for split in SPLIT_NAMES if (root / split).is_dir()}
         if split_roots and "train" not in split_roots:
             found = ", ".join(f"{split}/" for split in split_roots)
@@ -321,12 +441,4 @@ class ImageFolder(UserFiles):
                 if split == "train" and not found:
                     raise DataError(f"{folder} holds no PNG or JPEG images", hint="add images or remove the folder")
                 files[split] += [(path, class_names.index(folder.name)) for path in found]
-        # One pass over all files so every split gets the same mode and size as the first image
-        everything = [pair for split in split_roots for pair in files[split]]
-        loaded = images.read_labelled_images(everything, mode=self.mode)
-        splits, start = {}, 0
-        for split in split_roots:
-            stop = start + len(files[split])
-            splits[split] = Split(loaded.x[start:stop], loaded.y[start:stop])
-            start = stop
-        return Dataset(self.type_name, splits, loaded.x.shape[1:], len(class_names), class_names)
+        return class_names, files

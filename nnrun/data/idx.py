@@ -156,6 +156,7 @@ class IdxLoader(Loader):
 
     shape = (1, 28, 28)
     classes = 10
+    downloadable = True
     class_names: ClassVar[list[str]]
     official_mirrors: ClassVar[list[str]]
     published: ClassVar[dict[str, Published]]  # keyed by file stem

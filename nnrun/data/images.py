@@ -73,6 +73,20 @@ def open_image(path: Path):
         raise UnreadableImage(f"{type(error).__name__}: {error}") from None
 
 
+def unreadable(path: Path, error: UnreadableImage) -> DataError:
+    return DataError(f"cannot read image {path}: {error}", hint="delete or replace the file")
+
+
+def image_shape(path: Path, mode: str = "auto") -> tuple[int, int, int]:
+    """(C, H, W) of the image at `path` as read_labelled_images reads it when it comes first."""
+    try:
+        image = open_image(path)
+    except UnreadableImage as error:
+        raise unreadable(path, error) from None
+    kind = colour(image.mode, path)
+    return CHANNELS[kind if mode == "auto" else mode], image.size[1], image.size[0]
+
+
 def read_labelled_images(
     files: Sequence[tuple[Path, int]],
     *,
@@ -99,7 +113,7 @@ def read_labelled_images(
             if skip_unreadable:
                 skipped.append(path)
                 continue
-            raise DataError(f"cannot read image {path}: {error}", hint="delete or replace the file") from None
+            raise unreadable(path, error) from None
         kind = colour(image.mode, path)
         if x is None:
             first = path

@@ -1,4 +1,5 @@
-"""From a config's data section to a Dataset: the loader it names, validated, then loaded and preprocessed."""
+"""From a config's data section to a Dataset: the loader it names, validated, then loaded and preprocessed; or
+to a DataShape, the same dataset's shape and classes without loading it."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import inspect
 from typing import Any
 
 from nnrun.data.base import Loader
-from nnrun.data.dataset import Dataset
+from nnrun.data.dataset import Dataset, DataShape
 from nnrun.errors import ConfigError
 from nnrun.registry import DATASETS
 
@@ -36,3 +37,12 @@ def load_dataset(data_cfg: dict[str, Any], seed: int) -> Dataset:
 def dataset_info() -> dict[str, str]:
     """Registered dataset name -> one-line description."""
     return {name: (inspect.getdoc(cls) or "").split("\n")[0] for name, cls in DATASETS.items()}
+
+
+def peek_dataset(data_cfg: dict[str, Any]) -> DataShape | None:
+    """The input_shape and class_names `load_dataset` would give, without loading the data and never downloading.
+
+    None when the dataset can only be described by loading it; DataNotFound (a DataError) when the user's
+    files are not there. See `Loader.peek`.
+    """
+    return get_loader(data_cfg).peek()

@@ -19,6 +19,10 @@ from nnrun.errors import DataError
 SYSTEM_DIRS = (Path("/usr/share/datasets"), Path("/usr/local/share/datasets"))
 
 
+class DataNotFound(DataError):
+    """A dataset's files are not on this machine (nor could they be downloaded): `nnrun check` warns of it."""
+
+
 def cache_dir(name: str | None = None) -> Path:
     """The user cache folder for nnrun (or for one dataset), honouring XDG_CACHE_HOME."""
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nnrun"
@@ -52,10 +56,10 @@ def find(name: str, present: Callable[[Path], bool], path: str | Path | None = N
     return None
 
 
-def not_found(name: str, path: str | Path | None, expected: str, how: str) -> DataError:
-    """A DataError that lists every place looked in, what was expected there, and how to provide it."""
+def not_found(name: str, path: str | Path | None, expected: str, how: str) -> DataNotFound:
+    """A DataNotFound that lists every place looked in, what was expected there, and how to provide it."""
     looked = "\n".join(f"    {label}: {place}" for label, place in candidates(name, path))
-    return DataError(
+    return DataNotFound(
         f"dataset '{name}' not found; looked for {expected} in:\n{looked}",
         where="data",
         hint=how,

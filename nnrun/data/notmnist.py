@@ -55,6 +55,7 @@ class NotMnist(Loader):
 
     shape = (1, SIDE, SIDE)
     classes = 10
+    class_names = list(LETTERS)
 
     def __init__(self, path: Where = None, val: Val = 1000, test: Test = 2724, **common: Any):
         self.path = path

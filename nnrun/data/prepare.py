@@ -1,4 +1,5 @@
-"""The preprocessing every dataset shares, from the published splits (`load_raw`) to the run's Dataset.
+"""The preprocessing every dataset shares, from the published splits (`load_raw`) to the run's Dataset, and
+what it makes of a dataset's shape and classes without the data (`prepared_shape`, for `Loader.peek`).
 
 In order: keep `classes` -> `positive` relabelling -> hold out test (datasets without an official test
 split) and val (without an official val split) from the training pool -> subsample `n_train` / `n_test`
@@ -23,6 +24,7 @@ from nnrun.data.dataset import (
     SUBSAMPLE_TEST,
     SUBSAMPLE_TRAIN,
     Dataset,
+    DataShape,
     Split,
     data_rng,
     split_count,
@@ -126,6 +128,23 @@ def prepare(raw: Dataset, loader: Settings, seed: int) -> Dataset:
         image_shape=image_shape,
         notes=notes,
     )
+
+
+def prepared_shape(raw: DataShape, loader: Settings) -> DataShape:
+    """What `prepare` makes of a dataset of this shape and these classes, checked as `prepare` checks them:
+    `classes`, `positive`, `augment` (it needs images) and `flatten`. The splits' sizes are not known here."""
+    class_names = list(raw.class_names)
+    if loader.classes is not None:
+        check_classes(loader.classes, len(class_names), "classes")
+        class_names = [class_names[c] for c in loader.classes]
+    if loader.positive is not None:
+        _, class_names = binary_labels(raw.class_names, loader.classes, loader.positive, [])
+    if loader.augment is not None:
+        Augment(**loader.augment, image_shape=raw.input_shape)
+    input_shape = raw.input_shape
+    if loader.flatten and len(input_shape) > 1:
+        input_shape = (math.prod(input_shape),)
+    return DataShape(raw.name, input_shape, class_names, raw.where, raw.downloads)
 
 
 def check_classes(values: list[int], num_classes: int, key: str) -> None:

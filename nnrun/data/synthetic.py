@@ -13,7 +13,7 @@ import numpy as np
 from pydantic import Field
 
 from nnrun.data.base import Loader, SplitSize
-from nnrun.data.dataset import GENERATE, Dataset, Split, data_rng
+from nnrun.data.dataset import GENERATE, Dataset, DataShape, Split, data_rng
 from nnrun.registry import DATASETS
 
 Count = Annotated[int, Field(gt=0, description="number of points in all splits together")]
@@ -42,6 +42,9 @@ class Synthetic(Loader):
     def generate(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """x: (n, 2) float64, y: (n,) int64."""
         raise NotImplementedError
+
+    def peek_raw(self) -> DataShape:
+        return DataShape(self.type_name, self.shape, [str(k) for k in range(self.num_classes)], "built in")
 
     def load_raw(self, seed: int) -> Dataset:
         x, y = self.generate(data_rng(seed, GENERATE))
