@@ -24,28 +24,30 @@ from nnrun.cli import (
 )
 from nnrun.cli import compile as compile_
 from nnrun.cli import eval as eval_
+from nnrun.cli.options import Command, Group
 
 app = typer.Typer(
     name="nnrun",
+    cls=Group,
     help="Train and study neural networks written from scratch in NumPy and Numba, from YAML configs.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
-app.command("train")(train.train)
-app.command("sweep")(sweep.sweep)
-app.command("plot")(plot.plot)
-app.command("report")(report.report)
-app.command("check")(check.check)
-app.command("gradcheck")(gradcheck.gradcheck)
-app.command("eval")(eval_.eval_run)
-app.command("verify")(verify.verify)
-app.command("layers")(layers.layers)
+app.command("train", cls=Command)(train.train)
+app.command("sweep", cls=Command)(sweep.sweep)
+app.command("plot", cls=Command)(plot.plot)
+app.command("report", cls=Command)(report.report)
+app.command("check", cls=Command)(check.check)
+app.command("gradcheck", cls=Command)(gradcheck.gradcheck)
+app.command("eval", cls=Command)(eval_.eval_run)
+app.command("verify", cls=Command)(verify.verify)
+app.command("layers", cls=Command)(layers.layers)
 app.add_typer(data.app, name="data")
-app.command("bench")(bench.bench)
-app.command("compile")(compile_.compile_kernels)
-app.command("reproduce")(reproduce.reproduce)
+app.command("bench", cls=Command)(bench.bench)
+app.command("compile", cls=Command)(compile_.compile_kernels)
+app.command("reproduce", cls=Command)(reproduce.reproduce)
 
 
 def main() -> None:

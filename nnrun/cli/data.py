@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from nnrun.cli.check import human_bytes
 from nnrun.cli.errors import handles_errors
-from nnrun.cli.options import Debug, Offline, apply_offline
+from nnrun.cli.options import Command, Debug, Group, Offline, apply_offline
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from nnrun.data.catalog import Entry
 
 app = typer.Typer(
+    cls=Group,
     help="List the datasets, download one, or inspect what a data config gives (counts, ranges, sample images).",
     no_args_is_help=True,
 )
@@ -28,7 +35,7 @@ DataSettings = Annotated[
 ]
 
 
-@app.command("list")
+@app.command("list", cls=Command)
 @handles_errors
 def list_datasets(debug: Debug = False) -> None:
     """Every dataset with its shape, classes and where its files were found. Never downloads.
@@ -36,28 +43,68 @@ def list_datasets(debug: Debug = False) -> None:
     Example: nnrun data list
     """
     from rich.console import Console  # imported here: keeps `nnrun --help` fast
-    from rich.table import Table
 
     from nnrun.data.catalog import entries
 
+    console = Console(highlight=False)
+    rows = entries()
+    table = datasets_table(rows)
+    if console.measure(table, options=console.options.update_width(10_000)).maximum <= console.width:
+        console.print(table)
+    else:  # a table would wrap its descriptions to a word a line and split the paths
+        print_datasets(console, rows)
+
+
+def location_colour(location: str) -> str:
+    """Green for files found (or built in), dim for none, red for an error."""
+    if location.startswith("error"):
+        return "red"
+    return "dim" if location in ("not present", "needs data.path") else "green"
+
+
+def datasets_table(rows: list[Entry]) -> Table:
+    """`nnrun data list` in a terminal wide enough: a row a dataset."""
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table(title="datasets", title_justify="left")
     for column in ("name", "shape", "classes", "description", "files"):
-        table.add_column(column, overflow="fold")
-    for row in entries():
-        colour = "green" if row.location not in ("not present", "needs data.path") else "dim"
-        if row.location.startswith("error"):
-            colour = "red"
+        table.add_column(column)
+    for row in rows:
         table.add_row(
-            row.name,
+            escape(row.name),
             str(list(row.shape)) if row.shape else "from the files",
             str(row.classes) if row.classes else "from the files",
-            row.description,
-            f"[{colour}]{row.location}[/]",
+            escape(row.description),
+            f"[{location_colour(row.location)}]{escape(row.location)}[/]",
         )
-    Console().print(table)
+    return table
 
 
-@app.command("download")
+def print_datasets(console: Console, rows: list[Entry]) -> None:
+    """`nnrun data list` in a narrow terminal: a dataset's facts on its line, then its files' folder on a line of
+    its own (whole, to copy) and its description, indented."""
+    import textwrap
+
+    from rich.markup import escape
+
+    console.print("[bold]datasets[/]: input shape, classes and files (`nnrun data info NAME` tells more)")
+    for row in rows:
+        shape = f"{list(row.shape)}" if row.shape else "input from the files"
+        classes = f"{row.classes} classes" if row.classes else "classes from the files"
+        found = row.location != "built in" and location_colour(row.location) == "green"
+        status = "files in:" if found else escape(row.location)
+        console.print(f"[bold]{escape(row.name)}[/]  {shape}, {classes}; [{location_colour(row.location)}]{status}[/]")
+        if found:  # not wrapped by rich: a path longer than the line is still one line to copy
+            console.print(f"  [green]{escape(row.location)}[/]", soft_wrap=True)
+        indented = textwrap.fill(
+            row.description, console.width, initial_indent="  ", subsequent_indent="  ", break_long_words=False,
+            break_on_hyphens=False,
+        )  # fmt: skip
+        console.print(escape(indented), soft_wrap=True)
+
+
+@app.command("download", cls=Command)
 @handles_errors
 def download(
     name: Name,
@@ -72,6 +119,7 @@ def download(
     Example: nnrun data download mnist
     """
     from rich.console import Console  # imported here: keeps `nnrun --help` fast
+    from rich.markup import escape
 
     from nnrun.data.catalog import fetch
 
@@ -79,12 +127,12 @@ def download(
     found = fetch(name, path)
     console = Console(highlight=False, soft_wrap=True)
     if found is None:
-        console.print(f"{name} is built in: nothing to download")
+        console.print(f"{escape(name)} is built in: nothing to download")
     else:
-        console.print(f"{name}: {found}")
+        console.print(f"{escape(name)}: {escape(str(found))}")
 
 
-@app.command("info")
+@app.command("info", cls=Command)
 @handles_errors
 def info(
     name: Name,
@@ -156,4 +204,4 @@ def info(
     )
     if grid is not None:
         drawn = save_grid(ds, grid)
-        console.print(f"{drawn} saved to {grid}")
+        console.print(f"{escape(str(drawn))} saved to {escape(str(grid))}")

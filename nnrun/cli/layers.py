@@ -13,6 +13,7 @@ def layers(debug: Debug = False) -> None:
     Example: nnrun layers
     """
     from rich.console import Console  # imported here: keeps `nnrun --help` fast
+    from rich.markup import escape
     from rich.table import Table
 
     import nnrun.config  # noqa: F401  (imports every family, filling the registries)
@@ -33,5 +34,6 @@ def layers(debug: Debug = False) -> None:
                 if key not in ("type", "name")
             )
             doc = (cls.__doc__ or "").strip().splitlines()
-            table.add_row(name, params or "–", doc[0] if doc else "")
+            # docstrings and defaults hold brackets ([dropout], softmax(z)[y]) that rich would read as markup
+            table.add_row(escape(name), escape(params) or "–", escape(doc[0]) if doc else "")
         console.print(table)

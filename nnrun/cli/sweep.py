@@ -85,6 +85,8 @@ def trials_table(study: Study) -> Table:
     from rich.table import Table
 
     from nnrun.sweeps.plan import inline_value
+    from nnrun.sweeps.progress import parameters_caption
+    from nnrun.sweeps.summary import short_names
 
     plan = study.plan
     parameters = list(plan.spec.parameters)
@@ -93,9 +95,15 @@ def trials_table(study: Study) -> Table:
         title += "; tpe suggests the rest as results come"
     if plan.dropped:
         title += f"; {plan.dropped} repeated random draws dropped"
-    table = Table(title=title)
-    for column in ("trial", "point", *parameters, "seed", "state"):
-        table.add_column(column)
+    # the parameters' headers are the ends of their key paths that tell them apart; the caption names them
+    table = Table(title=escape(title), caption=parameters_caption(parameters), caption_justify="left")
+    table.add_column("trial", no_wrap=True)
+    table.add_column("point")
+    names = short_names(parameters)
+    for parameter in parameters:
+        table.add_column(escape(names[parameter]))
+    table.add_column("seed")
+    table.add_column("state")
     for trial in plan.trials:
         values = [escape(inline_value(trial.params[p])) for p in parameters]
         table.add_row(trial.id, str(trial.point), *values, str(trial.seed), study.states[trial.id])

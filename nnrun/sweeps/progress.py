@@ -14,11 +14,21 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.padding import Padding
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Column, Table
+from rich.text import Text
 
-from nnrun.results import FINISHED
-from nnrun.sweeps.summary import cell, compute_line, shown_columns
+from nnrun.results import FINISHED, percent
+from nnrun.sweeps.summary import cell, compute_line, short_names, shown_columns
 
 if TYPE_CHECKING:
     from nnrun.sweeps.scheduler import Scheduler
@@ -117,6 +127,45 @@ def rung_note(scheduler: Scheduler) -> str:
     return "; ".join(parts)
 
 
+NARROW = 100  # columns: below, the bars lose their elapsed time and half their width
+
+
+class SweepProgress(Progress):
+    """rich's bars with the sweep's note (the rung, running, failed, best so far) on lines of its own under them,
+    where it wraps rather than squeezing the bars and counts into a column."""
+
+    note = ""
+
+    def get_renderables(self) -> Any:
+        yield self.make_tasks_table(self.tasks)
+        if self.note:
+            yield Text(self.note)
+
+
+class LabelColumn(ProgressColumn):
+    """A task's label as plain text; a trial's is indented under the overall bar, its wrapped lines too."""
+
+    def render(self, task: Task) -> Any:
+        text = Text(task.description)
+        return Padding(text, (0, 0, 0, 2)) if task.fields.get("trial") else text
+
+
+def parameters_caption(parameters: list[str]) -> str:
+    """`units: model.hidden.units, lr: optimizer.lr`, for a table whose headers are the short names."""
+    names = short_names(parameters)
+    return escape(", ".join(f"{names[path]}: {path}" for path in parameters if names[path] != path))
+
+
+def print_path(console: Console, text: str, path: Path | str) -> None:
+    """`text path` (text in rich markup), the path whole: alone on the next line when both do not fit on one, and
+    left for the terminal to wrap when it is longer than a line, so that it copies as one."""
+    if len(Text.from_markup(text).plain) + 1 + len(str(path)) <= console.width:
+        console.print(f"{text} {escape(str(path))}")
+    else:
+        console.print(text)
+        console.print(escape(str(path)), soft_wrap=True)
+
+
 class RichSweepView(SilentSweep):
     def __init__(self, console: Console | None = None):
         self.console = console or Console(stderr=True)
@@ -136,30 +185,34 @@ class RichSweepView(SilentSweep):
         for line in sweep.search or []:
             self.console.print(escape(line), highlight=False)
         self.console.print(
-            f"[bold]{sweep.name}[/]: {sweep.points} points × {sweep.seeds} seeds = {sweep.trials} trials"
+            f"[bold]{escape(sweep.name)}[/]: {sweep.points} points × {sweep.seeds} seeds = {sweep.trials} trials"
             + (" suggested so far" if sweep.search else "")
             + (f", {done} done before" if done else "")
             + (f", {sweep.paused} paused at a rung" if sweep.paused else "")
             + (f", {sweep.stale} stale (no longer in the spec)" if sweep.stale else "")
-            + f"\n{sweep.to_run} {'jobs (a trial runs once a rung)' if jobs else 'trials'} to run on "
-            f"{sweep.workers} worker(s) × {sweep.threads} thread(s); results in {sweep.path}"
+        )
+        print_path(
+            self.console,
+            f"{sweep.to_run} {'jobs (a trial runs once a rung)' if jobs else 'trials'} to run on "
+            f"{sweep.workers} worker(s) × {sweep.threads} thread(s); results in",
+            sweep.path,
         )
         for line in sweep.plan or []:
             self.console.print(escape(line), highlight=False)
         if not sweep.to_run:
             return
-        # few redraws a second: the driver shares the cores with the trials
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[note]}"),
+        # the counts and times never wrap: a narrow terminal wraps the labels, at spaces, and drops the elapsed time
+        narrow = self.console.width < NARROW
+        self.progress = SweepProgress(
+            LabelColumn(),
+            BarColumn(bar_width=20 if narrow else 40, table_column=Column(no_wrap=True)),
+            MofNCompleteColumn(table_column=Column(no_wrap=True)),
+            *([] if narrow else [TimeElapsedColumn(table_column=Column(no_wrap=True))]),
+            TimeRemainingColumn(table_column=Column(no_wrap=True)),
             console=self.console,
-            refresh_per_second=2,
+            refresh_per_second=2,  # few redraws a second: the driver shares the cores with the trials
         )
-        self.overall = self.progress.add_task("jobs" if jobs else "trials", total=sweep.to_run, note="")
+        self.overall = self.progress.add_task("jobs" if jobs else "trials", total=sweep.to_run)
         self.progress.start()
 
     def event(self, message: tuple) -> None:
@@ -172,19 +225,22 @@ class RichSweepView(SilentSweep):
         elif kind == "evaluation":
             self.task(trial, completed=message[2])
         elif kind == "died":
-            self.console.print(f"[yellow]trial {trial}: its worker died ({message[2]}); starting it again[/]")
+            how = escape(str(message[2]))
+            self.console.print(f"[yellow]trial {trial}: its worker died ({how}); starting it again[/]")
 
     def task(self, trial: str, **fields: Any) -> None:
         if trial not in self.tasks:
-            label = escape(self.sweep.labels.get(trial, trial))
-            self.tasks[trial] = self.progress.add_task(f"  {label}", total=fields.pop("total", None), note="")
+            label = self.sweep.labels.get(trial, trial)  # plain text: LabelColumn reads no markup
+            self.tasks[trial] = self.progress.add_task(label, total=fields.pop("total", None), trial=True)
         self.progress.update(self.tasks[trial], **fields)
 
     def trial_done(self, row: dict[str, Any], best: dict[str, Any] | None, metric: str) -> None:
         label = escape(self.sweep.labels.get(row["trial"], row["trial"]))
         at = self.sweep.at
         shown = ", ".join(
-            f"{key} {row[f'{at}_{key}']:.4f}" for key in (metric, "test_acc") if row.get(f"{at}_{key}") is not None
+            f"{key} {percent(value) if key.endswith('_acc') else f'{value:.4f}'}"
+            for key in (metric, "test_acc")
+            if (value := row.get(f"{at}_{key}")) is not None
         )
         if row["status"] in FINISHED:
             self.console.print(f"[green]done[/] {label}: {shown or row['status']}, {row.get('seconds') or 0:.1f} s")
@@ -200,7 +256,8 @@ class RichSweepView(SilentSweep):
         self.note = f"running {len(self.tasks)}, failed {self.failed}"
         if best is not None and best.get(f"{metric}_mean") is not None:
             self.note += f", best so far: point {best['point']} {metric} {best[f'{metric}_mean']:.4f}"
-        self.progress.update(self.overall, advance=1, note=self.rung_text + self.note)
+        self.progress.note = self.rung_text + self.note
+        self.progress.update(self.overall, advance=1)
 
     def round(self, line: str, labels: dict[str, str]) -> None:
         self.sweep.labels.update(labels)
@@ -212,26 +269,63 @@ class RichSweepView(SilentSweep):
             if rung.promoted is not None and (rung.bracket, rung.index) not in self.decided:
                 self.decided.add((rung.bracket, rung.index))
                 if self.sweep is not None:  # decisions taken before this run started are not news
-                    self.console.print(decision_line(scheduler, rung), highlight=False)
+                    self.console.print(escape(decision_line(scheduler, rung)), highlight=False)
         text = rung_note(scheduler)
-        self.rung_text = escape(text) + "; " if text else ""
+        self.rung_text = text + "; " if text else ""  # plain text, as the note is
         if self.progress is not None:
-            self.progress.update(self.overall, note=self.rung_text + self.note)
+            self.progress.note = self.rung_text + self.note
 
     def finish(self, rows: list[dict[str, Any]], parameters: list[str], metric: str) -> None:
         if self.progress is not None:
             self.progress.stop()
-        table = Table(title=f"{self.sweep.name}: mean ± std over seeds (best by {metric})")
+        every = shown_columns(rows)
+        kept = list(every)
+        table = self.summary_table(rows, parameters, metric, kept, every)
+        # too wide for the terminal: metric columns go from the right, the study's metric last, rather than have
+        # rich cut the headers and wrap each mean ± std over three lines
+        while len(kept) > 1 and self.too_wide(table):
+            kept.remove(next(column for column in reversed(kept) if column[0] != metric))
+            table = self.summary_table(rows, parameters, metric, kept, every)
+        self.console.print(table)
+        if self.scheduler is not None:
+            self.console.print(escape(compute_line(self.scheduler)))
+        print_path(self.console, "results in", self.sweep.path)
+
+    def too_wide(self, table: Table) -> bool:
+        """Whether the table needs more than the terminal's width to show each cell on one line."""
+        unbounded = self.console.options.update_width(10_000)
+        return self.console.measure(table, options=unbounded).maximum > self.console.width
+
+    def summary_table(
+        self,
+        rows: list[dict[str, Any]],
+        parameters: list[str],
+        metric: str,
+        shown: list[tuple[str, str]],
+        every: list[tuple[str, str]],
+    ) -> Table:
+        """A row per point with mean ± std of the `shown` metric columns, of `every` one with a value. A
+        parameter's header is the end of its key path that tells it from the others (`units` for
+        model.hidden.units); the caption names it in full, and the columns left out."""
+        notes = [parameters_caption(parameters)]
+        left_out = [title for column, title in every if (column, title) not in shown]
+        if left_out:
+            notes.append(f"left out at this width: {', '.join(left_out)} (summary.md has every column)")
+        table = Table(
+            title=f"{escape(self.sweep.name)}: mean ± std over seeds (best by {metric})",
+            caption="\n".join(note for note in notes if note),
+            caption_justify="left",
+        )
         table.add_column("point", justify="right")
+        names = short_names(parameters)
         for parameter in parameters:
-            table.add_column(escape(parameter))
+            table.add_column(escape(names[parameter]))
         table.add_column("seeds", justify="right")
         scheduler = self.scheduler
         if scheduler is not None:
             table.add_column(scheduler.unit, justify="right")
-        shown = shown_columns(rows)
         for _, title in shown:
-            table.add_column(title, justify="right")
+            table.add_column(title, justify="right", no_wrap=True)
         for row in rows:
             cells = [str(row["point"]), *(escape(str(row[p])) for p in parameters), str(row["seeds"])]
             if scheduler is not None:
@@ -239,7 +333,4 @@ class RichSweepView(SilentSweep):
             cells += [cell(row, key) for key, _ in shown]
             style = "bold green" if row["best"] else "dim" if row.get("stopped") else None
             table.add_row(*cells, style=style)
-        self.console.print(table)
-        if scheduler is not None:
-            self.console.print(compute_line(scheduler))
-        self.console.print(f"results in {self.sweep.path}")
+        return table

@@ -228,6 +228,22 @@ def shown_columns(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
     ]
 
 
+def short_names(parameters: list[str]) -> dict[str, str]:
+    """Each parameter's shortest dotted ending that no other parameter ends with, for a narrow column header:
+    model.hidden.units and optimizer.lr are `units` and `lr`; model.hidden.units beside model.head.units is
+    `hidden.units`."""
+    out = {}
+    for path in parameters:
+        parts = path.split(".")
+        others = [other for other in parameters if other != path]
+        for k in range(1, len(parts) + 1):
+            ending = ".".join(parts[-k:])
+            if not any(other == ending or other.endswith(f".{ending}") for other in others):
+                break
+        out[path] = ending
+    return out
+
+
 def cell(row: dict[str, Any], metric: str) -> str:
     """`mean ± std` of one metric of a summary row, accuracies in %."""
     return plus_minus(row.get(f"{metric}_mean"), row.get(f"{metric}_std"), 100 if metric.endswith("_acc") else 1)
