@@ -18,6 +18,7 @@ from nnrun.cli import (
     plot,
     report,
     reproduce,
+    runs,
     sweep,
     train,
     verify,
@@ -39,6 +40,7 @@ app.command("train", cls=Command)(train.train)
 app.command("sweep", cls=Command)(sweep.sweep)
 app.command("plot", cls=Command)(plot.plot)
 app.command("report", cls=Command)(report.report)
+app.command("runs", cls=Command)(runs.runs)
 app.command("check", cls=Command)(check.check)
 app.command("gradcheck", cls=Command)(gradcheck.gradcheck)
 app.command("eval", cls=Command)(eval_.eval_run)
