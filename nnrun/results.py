@@ -43,6 +43,7 @@ METRIC_COLUMNS = [
 ]  # fmt: skip
 TIMING_COLUMNS = ["epoch", "step", "seconds", "samples_per_sec"]
 FINISHED = ("completed", "early_stopped")  # a run's statuses that mean it ran to its end
+TRIAL_ENDED = (*FINISHED, "stopped", "failed")  # a sweep's trials that will not run again
 SPLIT_METRICS = ["test_acc", "test_loss", "val_acc", "val_loss", "train_acc", "train_loss"]
 # trials.csv: these, with the sweep's parameter paths after `seed`
 TRIAL_COLUMNS = [
@@ -226,3 +227,14 @@ def metric_cell(metric: str, value: Any) -> str:
 def percent(fraction: float) -> str:
     """An accuracy in running text or a figure, where no column title says %: 0.99321 -> `99.32 %`."""
     return f"{100 * fraction:.2f} %"
+
+
+def sweep_status(path: Path, statuses: list[str]) -> str:
+    """A sweep's status from its trials' (stale ones left out): running while its driver holds sweep.lock;
+    failed when every trial failed; completed when no trial is left to run; interrupted otherwise (the same
+    `nnrun sweep` resumes it). `nnrun runs` and `nnrun export` say it alike."""
+    if (path / "sweep.lock").exists():
+        return "running"
+    if statuses and all(status == "failed" for status in statuses):
+        return "failed"
+    return "completed" if statuses and all(status in TRIAL_ENDED for status in statuses) else "interrupted"

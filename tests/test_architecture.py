@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ),
     ("schema, YAML, --set, validation", ("nnrun.config",)),
     ("Sequential", ("nnrun.model",)),
-    ("reading run and sweep folders, drawing them", ("nnrun.results", "nnrun.report")),
+    ("reading run and sweep folders, drawing and exporting them", ("nnrun.results", "nnrun.report", "nnrun.export")),
     ("one run's lifecycle", ("nnrun.runs",)),
     ("gradcheck, sanity, verify", ("nnrun.checks",)),
     ("studies", ("nnrun.sweeps",)),

@@ -13,6 +13,7 @@ from nnrun.cli import (
     bench,
     check,
     data,
+    export,
     gradcheck,
     layers,
     plot,
@@ -41,6 +42,7 @@ app.command("sweep", cls=Command)(sweep.sweep)
 app.command("plot", cls=Command)(plot.plot)
 app.command("report", cls=Command)(report.report)
 app.command("runs", cls=Command)(runs.runs)
+app.command("export", cls=Command)(export.export)
 app.command("check", cls=Command)(check.check)
 app.command("gradcheck", cls=Command)(gradcheck.gradcheck)
 app.command("eval", cls=Command)(eval_.eval_run)

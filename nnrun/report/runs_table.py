@@ -23,7 +23,7 @@ from rich.text import Text
 from nnrun.errors import RunError, did_you_mean
 from nnrun.io import inline
 from nnrun.report.compare import differences, flatten, labels
-from nnrun.results import FINISHED, Run, load_sweep, metric_cell, metric_title
+from nnrun.results import Run, load_sweep, metric_cell, metric_title, sweep_status
 
 # --sort KEY: the field it sorts by, and whether the largest comes first (the newest, the most accurate)
 SORT_KEYS = {
@@ -36,7 +36,6 @@ SORT_KEYS = {
     "wall": ("wall_seconds", True),
 }
 STATUS_STYLES = {"completed": "green", "early_stopped": "green", "running": "cyan", "failed": "red"}
-ENDED = (*FINISHED, "stopped", "failed")  # a sweep's trials that will not run again
 
 
 @dataclass
@@ -157,18 +156,6 @@ def read_sweep(path: Path) -> Listed:
         metric=(sweep.spec.get("metric") or {}).get("name"),
         config=sweep.base,
     )
-
-
-def sweep_status(path: Path, statuses: list[str]) -> str:
-    """running while its driver holds sweep.lock; completed when no trial is left to run (failed ones
-    counted apart), failed when every trial failed; interrupted otherwise (`nnrun sweep` again resumes it)."""
-    if (path / "sweep.lock").exists():
-        return "running"
-    if statuses and all(status == "failed" for status in statuses):
-        return "failed"
-    if statuses and all(status in ENDED for status in statuses):
-        return "completed"
-    return "interrupted"
 
 
 def trial_times(run_dir: Path) -> tuple[str | None, str | None]:
