@@ -139,7 +139,8 @@ def test_the_checks_catch_an_upward_import_and_a_cycle():
     graph["nnrun.io"] = graph["nnrun.io"] | {"nnrun.runs.trainer"}
     assert "nnrun.io (the foundation) imports nnrun.runs.trainer (one run's lifecycle)" in upward_imports(graph)
     graph["nnrun.model"] = graph["nnrun.model"] | {"nnrun.results"}
-    assert ["nnrun.model", "nnrun.results", "nnrun.model"] in cycles(graph)
+    # the search reports each cycle from where it first entered it, which depends on the rest of the graph
+    assert any(cycle[0] == cycle[-1] and {"nnrun.model", "nnrun.results"} <= set(cycle) for cycle in cycles(graph))
 
 
 def test_results_and_plots_never_import_the_trainer():

@@ -19,21 +19,26 @@ from nnrun.bench.timing import first_batch
 @pytest.fixture(scope="module")
 def tiny():
     """The largest model, 2 timed batches, one repetition, synthetic images, torch and jax when importable."""
-    return bench.run(["cnn7"], reps=1, batches=2, warmup=1, synthetic=True, startup=False, peak_size=256)
+    return bench.run(["cnn7"], reps=1, batches=2, warmup=1, synthetic=True, startup=False, peak_size=256, triad_mb=8)
 
 
 def test_results_are_complete_and_json_ready(tiny):
     results = json.loads(json.dumps(tiny))
     assert results["extrapolated"] is True and results["batches"] == 2 and results["data"] == SYNTHETIC
-    assert results["sgemm_peak_gflops"] > 0
+    assert results["sgemm_peak_gflops"] > 0 and results["bandwidth_gbs"] > 0 and results["triad_mb"] == 8
     assert [row["model"] for row in results["models"]] == ["cnn7"]
     for row in results["models"]:
         assert row["steps_per_epoch"] == math.ceil(60000 / row["batch_size"])
         assert row["train_flops_per_epoch"] == 3 * row["forward_flops_per_example"] * 60000
+        line = row["roofline"]
+        assert line["seconds_per_epoch"] == pytest.approx(row["steps_per_epoch"] * line["seconds_per_step"])
+        assert line["seconds_per_step"] == pytest.approx(sum(op["seconds"] for op in line["ops"]))
         for fw in results["frameworks"]:
             cell = row[fw]
             assert len(cell["reps"]) == 1 and cell["seconds_per_epoch"] > 0
             assert cell["gflops"] > 0 and cell["rss_mb"] > 50
+            share = line["seconds_per_epoch"] / cell["seconds_per_epoch"]
+            assert cell["roofline_percent"] == pytest.approx(100 * share)
         assert set(row["ratios"]) == set(results["frameworks"][1:])
         for fw, ratio in row["ratios"].items():
             assert ratio == pytest.approx(row["nnrun"]["seconds_per_epoch"] / row[fw]["seconds_per_epoch"])
@@ -50,9 +55,10 @@ def test_table_and_markdown_list_every_model(tiny):
     bench.report(tiny, Console(file=out, width=200))
     text = out.getvalue()
     assert "cnn7 (batch 50)" in text and "nnrun/torch" in text
-    assert "extrapolated" in text
+    assert "extrapolated" in text and "cnn7 roofline" in text and "memory bandwidth" in text
     lines = bench.markdown(tiny).splitlines()
     assert lines[0].startswith("| model |") and lines[1].startswith("|---|")
+    assert f"| % of roofline, {' / '.join(tiny['frameworks'])} |" in lines[0] and "| roofline s/epoch |" in lines[0]
     assert sum(line.startswith("| cnn7") for line in lines) == 1
 
 
@@ -107,13 +113,15 @@ def test_jax_train_step_lowers_the_loss(name):
 def test_a_missing_framework_is_reported_not_installed(monkeypatch):
     monkeypatch.setitem(sys.modules, "jax", None)  # `import jax` now fails, as where it is not installed
     results = bench.run(["mlp"], frameworks=["nnrun", "jax"], reps=1, batches=1, warmup=0, synthetic=True,
-                        startup=False, peak_size=64)  # fmt: skip
+                        startup=False, peak_size=64, triad_mb=1)  # fmt: skip
     assert results["frameworks"] == ["nnrun"] and "jax" not in results["models"][0]
     assert "nnrun[bench]" in results["not_installed"]["jax"]
     header, body = rows(results)
-    assert header == ["model", "nnrun s/epoch", "jax s/epoch", "nnrun/jax", "nnrun GFLOP/s (% peak)",
-                      "jax GFLOP/s (% peak)", "nnrun RSS MB", "jax RSS MB"]  # fmt: skip
-    assert body[0][2] == "not installed" and body[0][3] == "–"
+    assert header == ["model", "nnrun s/epoch", "jax s/epoch", "roofline s/epoch", "nnrun/jax",
+                      "nnrun GFLOP/s (% peak)", "jax GFLOP/s (% peak)", "% of roofline, nnrun / jax", "nnrun RSS MB",
+                      "jax RSS MB"]  # fmt: skip
+    assert body[0][2] == "not installed" and body[0][4] == "–" and body[0][7].endswith(" / –")
+    assert body[0][3] != "–"
     assert any("jax: not installed" in line for line in footnotes(results))
     from rich.console import Console
 
@@ -126,7 +134,8 @@ def test_cli_times_nnrun_beside_jax(cli, tmp_path):
     pytest.importorskip("jax")
     pytest.importorskip("optax")
     result = cli("bench", "--models", "mlp", "--batches", "3", "--reps", "1", "--warmup", "1", "--frameworks",
-                 "nnrun,jax", "--synthetic", "--no-startup", "--peak-size", "256", "--json", "out.json")  # fmt: skip
+                 "nnrun,jax", "--synthetic", "--no-startup", "--peak-size", "256", "--triad-mb", "8", "--json",
+                 "out.json")  # fmt: skip
     assert result.returncode == 0, result.stderr
     results = json.loads((tmp_path / "out.json").read_text())
     assert results["frameworks"] == ["nnrun", "jax"] and results["not_installed"] == {}
@@ -138,10 +147,11 @@ def test_cli_times_nnrun_beside_jax(cli, tmp_path):
 
 def test_cli_writes_json(cli, tmp_path):
     result = cli("bench", "--models", "mlp", "--batches", "2", "--reps", "1", "--warmup", "0", "--no-torch",
-                 "--synthetic", "--no-startup", "--peak-size", "256", "--json", "out.json")  # fmt: skip
+                 "--synthetic", "--no-startup", "--peak-size", "256", "--triad-mb", "8", "--json", "out.json")  # fmt: skip
     assert result.returncode == 0, result.stderr
     results = json.loads((tmp_path / "out.json").read_text())
     assert results["frameworks"] == ["nnrun"] and results["models"][0]["model"] == "mlp"
+    assert results["triad_mb"] == 8 and results["models"][0]["nnrun"]["roofline_percent"] > 0
     assert "mlp (batch 100)" in result.stdout
     assert results["command"].startswith("nnrun bench --models mlp")
 

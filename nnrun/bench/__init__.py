@@ -15,6 +15,9 @@ How it measures (benchmarks/README.md has the figures):
 - Training FLOPs per epoch = 3 x forward FLOPs (nnrun's `model.summary()`) x examples: backward costs about
   twice the forward (one GEMM for the input gradient, one for the weight gradient per forward GEMM).
   Every framework is credited with the same count; the sgemm peak is a large np.matmul at the same threads.
+- The roofline (roofline.py): each op of a training step takes the larger of its FLOPs over the sgemm peak
+  and its compulsory bytes over the memory bandwidth, a STREAM-like triad at the same threads (bandwidth.py);
+  the nnrun worker lists the ops of the model it trains. % of roofline = roofline time / measured time.
 - Start-up: `nnrun --help`, and a fresh process to the end of the first batch of `nnrun.train` (probe.py).
 
 Every worker imports this package, so it and the parent's modules import nothing heavy at module level.

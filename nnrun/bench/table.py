@@ -12,13 +12,16 @@ def rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """The table as header and text rows, shared by the rich table and the Markdown one.
 
     A column per framework timed or asked for but not installed ("not installed" in its s/epoch cells),
-    and nnrun's ratio to each peer. With nnrun and torch alone it is the table of the earlier rounds.
+    the roofline's seconds per epoch, nnrun's ratio to each peer, each framework's GFLOP/s, every framework's
+    % of roofline in one cell ("79 / 47 / 53", as the README's tables give peak RSS) and each one's peak RSS.
+    Results from before the roofline show "–" in its cells.
     """
     missing = results.get("not_installed", {})
     columns = [fw for fw in FRAMEWORKS if fw in results["frameworks"] or fw in missing]
     peers = columns[1:]
-    header = ["model", *(f"{fw} s/epoch" for fw in columns), *(f"nnrun/{fw}" for fw in peers)]
-    header += [f"{fw} GFLOP/s (% peak)" for fw in columns] + [f"{fw} RSS MB" for fw in columns]
+    header = ["model", *(f"{fw} s/epoch" for fw in columns), "roofline s/epoch", *(f"nnrun/{fw}" for fw in peers)]
+    header += [f"{fw} GFLOP/s (% peak)" for fw in columns] + [f"% of roofline, {' / '.join(columns)}"]
+    header += [f"{fw} RSS MB" for fw in columns]
     body = []
     for row in results["models"]:
         ratios = row.get("ratios", {"torch": row.get("ratio")})  # results from before the jax column
@@ -27,9 +30,14 @@ def rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             cells.append(
                 f"{row[fw]['seconds_per_epoch']:.2f}" if fw in row else "not installed" if fw in missing else "–"
             )
+        cells.append(f"{row['roofline']['seconds_per_epoch']:.2f}" if "roofline" in row else "–")
         cells += [f"{ratios[fw]:.2f}" if ratios.get(fw) else "–" for fw in peers]
         for fw in columns:
             cells.append(f"{row[fw]['gflops']:.0f} ({row[fw]['peak_percent']:.0f}%)" if fw in row else "–")
+        shares = [
+            f"{row[fw]['roofline_percent']:.0f}" if "roofline_percent" in row.get(fw, {}) else "–" for fw in columns
+        ]
+        cells.append(" / ".join(shares))
         cells += [f"{row[fw]['rss_mb']:.0f}" if fw in row else "–" for fw in columns]
         body.append(cells)
     return header, body
@@ -51,6 +59,15 @@ def footnotes(results: dict[str, Any]) -> list[str]:
         f"sgemm peak {results['sgemm_peak_gflops']:.0f} GFLOP/s; training FLOPs = 3 x forward FLOPs "
         "(forward + input gradient + weight gradient)."
     )
+    if "bandwidth_gbs" in results:
+        lines.append(
+            f"memory bandwidth {results['bandwidth_gbs']:.1f} GB/s: a triad a = b + s*c over three float32 arrays of "
+            f"{results['triad_mb']} MB, best of 20, 12 bytes per element (write-allocate not counted). Roofline: "
+            "each op of a training step (a layer's forward, input and weight gradient, the loss, Adam) takes the "
+            "larger of FLOPs / sgemm peak and bytes / bandwidth, summed; % of roofline = roofline time / measured "
+            'time (benchmarks/README.md, "The roofline").'
+        )
+        lines += [breakdown(row) for row in results["models"] if "roofline" in row]
     compiles = [f"{row['model']} {row['jax']['compile_seconds']:.1f} s" for row in results["models"] if "jax" in row]
     if compiles:
         lines.append(f"jax compiles its training step before the warm-up, untimed: {', '.join(compiles)}.")
@@ -76,18 +93,30 @@ def footnotes(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def breakdown(row: dict[str, Any]) -> str:
+    """One model's roofline in a line: its step split into compute- and memory-bound ops, and the largest ops."""
+    line = row["roofline"]
+    largest = sorted(line["ops"], key=lambda op: op["seconds"], reverse=True)[:3]
+    return (
+        f"{row['model']} roofline {1e3 * line['seconds_per_step']:.2f} ms a step: compute-bound ops "
+        f"{1e3 * line['compute_bound_seconds']:.2f} ms, memory-bound {1e3 * line['memory_bound_seconds']:.2f} ms; "
+        "largest " + ", ".join(f"{op['op']} {1e3 * op['seconds']:.2f} ms ({op['bound']})" for op in largest) + "."
+    )
+
+
 def report(results: dict[str, Any], console=None) -> None:
     """Print the results as a rich table with its footnotes."""
     # the parent only: kept out of the package import, which every worker does
     from rich.console import Console
     from rich.table import Table
 
-    # wide enough for the twelve columns of three frameworks when the output is a pipe or a file (rich assumes 80)
+    # wide enough for the fourteen columns of three frameworks when the output is a pipe or a file (rich assumes 80)
     console = console or (Console() if sys.stdout.isatty() else Console(width=240))
     header, body = rows(results)
     table = Table(title=f"training speed, {results['machine']['cpu']}", title_justify="left")
     for index, column in enumerate(header):
-        table.add_column(column, justify="left" if index == 0 else "right")
+        # the model's name on one line: rich would otherwise narrow it with the long headers
+        table.add_column(column, justify="left" if index == 0 else "right", no_wrap=index == 0)
     for cells in body:
         table.add_row(*cells)
     console.print(table)

@@ -21,6 +21,7 @@ import yaml
 
 import nnrun
 from nnrun.bench.models import FASHION, MODELS, SYNTHETIC, run_config
+from nnrun.bench.roofline import Op, roofline
 from nnrun.errors import ConfigError
 from nnrun.runtime import machine
 
@@ -49,6 +50,7 @@ def run(
     synthetic: bool = False,
     startup: bool = True,
     peak_size: int = 4096,
+    triad_mb: int = 128,
     progress=None,
     command: str | None = None,
 ) -> dict[str, Any]:
@@ -59,6 +61,8 @@ def run(
     None, as before there was a choice, times nnrun alone).
     batches: time this many batches per repetition and extrapolate to an epoch (None: whole epochs).
     startup: also time `nnrun --help` and the first batch.
+    peak_size, triad_mb: the matrix size of the sgemm peak, the MB of each array of the memory-bandwidth triad.
+    Each model's roofline (nnrun/bench/roofline.py) is computed from these two measurements.
     progress: a callable taking a line of text, told what is being measured. command: recorded as given.
     """
     unknown = [m for m in models if m not in MODELS]
@@ -79,7 +83,13 @@ def run(
     frameworks = [fw for fw in requested if fw not in missing]
     notes = [f"{fw}: {message}." for fw, message in missing.items()]
 
+    # the parent only: kept out of the package import, which every worker does (it imports numba)
+    from nnrun.bench.bandwidth import triad_bandwidth
+
     say(f"sgemm peak: np.matmul {peak_size}x{peak_size} float32, {threads} thread(s)")
+    peak = sgemm_peak(threads, peak_size)
+    say(f"memory bandwidth: triad over 3 float32 arrays of {triad_mb} MB, {threads} thread(s)")
+    bandwidth = triad_bandwidth(threads, triad_mb)
     results: dict[str, Any] = {
         "machine": machine(),
         "threads": threads,
@@ -89,7 +99,9 @@ def run(
         "extrapolated": batches is not None,
         "frameworks": frameworks,
         "not_installed": missing,
-        "sgemm_peak_gflops": sgemm_peak(threads, peak_size),
+        "sgemm_peak_gflops": peak,
+        "bandwidth_gbs": bandwidth,
+        "triad_mb": triad_mb,  # each of the triad's three arrays, the best of 20 passes
         "models": [],
         "notes": notes,
         "command": command,
@@ -98,7 +110,7 @@ def run(
     for model in models:
         say(f"{model}: starting the {', '.join(frameworks)} workers")
         before = os.getloadavg()[0]
-        row = measure_model(model, frameworks, threads, reps, batches, warmup, data_kind, say)
+        row = measure_model(model, frameworks, threads, reps, batches, warmup, data_kind, say, (peak, bandwidth))
         # one-minute load averages around the model: far above `threads` means other work shared the cores
         row["load_average"] = [round(before, 2), round(os.getloadavg()[0], 2)]
         results["models"].append(row)
@@ -110,6 +122,7 @@ def run(
             cell = row[fw]
             cell["gflops"] = row["train_flops_per_epoch"] / cell["seconds_per_epoch"] / 1e9
             cell["peak_percent"] = 100 * cell["gflops"] / results["sgemm_peak_gflops"]
+            cell["roofline_percent"] = 100 * row["roofline"]["seconds_per_epoch"] / cell["seconds_per_epoch"]
         # nnrun's time over each peer's, from the same run: below 1, nnrun is faster
         row["ratios"] = {fw: row["nnrun"]["seconds_per_epoch"] / row[fw]["seconds_per_epoch"] for fw in frameworks[1:]}
         row["ratio"] = row["ratios"].get("torch")  # nnrun/torch, as the key was before there were more peers
@@ -121,8 +134,11 @@ def run(
     return results
 
 
-def measure_model(model, frameworks, threads, reps, batches, warmup, data_kind, say) -> dict[str, Any]:
-    """Start one worker per framework, warm each up, then time them in turn, alternating who goes first."""
+def measure_model(model, frameworks, threads, reps, batches, warmup, data_kind, say, limits) -> dict[str, Any]:
+    """Start one worker per framework, warm each up, then time them in turn, alternating who goes first.
+
+    limits: (sgemm peak GFLOP/s, bandwidth GB/s), for the roofline of the step the nnrun worker describes.
+    """
     workers = {fw: Worker(fw, model, threads, data_kind) for fw in frameworks}
     try:
         ready = {fw: w.receive() for fw, w in workers.items()}
@@ -150,6 +166,8 @@ def measure_model(model, frameworks, threads, reps, batches, warmup, data_kind, 
             "train_flops_per_epoch": 3 * info["forward_flops"] * info["examples"],
             "params": info["params"],
         }
+        line = roofline([Op(*op) for op in info["step_ops"]], *limits)
+        row["roofline"] = {"seconds_per_epoch": line["seconds_per_step"] * info["steps_per_epoch"], **line}
         scale = info["steps_per_epoch"] / count  # whole epochs when count == steps_per_epoch
         for fw, w in workers.items():
             per_epoch = [s * scale for s in seconds[fw]]

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from nnrun.bench.models import FASHION, IMAGE_SHAPE, MODELS, SYNTHETIC, TRAIN_EXAMPLES, run_config
+from nnrun.bench.roofline import step_ops
 from nnrun.data import Dataset, Loader, Split, batches, load_dataset
 from nnrun.errors import NnrunError
 from nnrun.registry import DATASETS
@@ -101,6 +102,8 @@ def setup_nnrun(model: str, threads: int, data_kind: str, folder: Path):
         "examples": len(split),
         "steps_per_epoch": trainer.steps_per_epoch,
         "forward_flops": sum(row.flops for row in trainer.model.summary()),
+        # the ops of one training step of the model the trainer trains, for the parent's roofline
+        "step_ops": [[op.name, op.flops, op.bytes] for op in step_ops(trainer.model, trainer.batch_size)],
         "params": trainer.model.num_params(),
         "versions": {**versions(), "blas": blas},
     }

@@ -48,12 +48,21 @@ def bench(
     peak_size: Annotated[
         int, typer.Option("--peak-size", min=64, help="Matrix size of the sgemm peak measurement.")
     ] = 4096,
+    triad_mb: Annotated[
+        int,
+        typer.Option(
+            "--triad-mb", min=1, help="MB of each of the three arrays of the memory-bandwidth triad (beyond the cache)."
+        ),
+    ] = 128,
     markdown: Annotated[
         bool, typer.Option("--markdown", help="Print the table as Markdown (for benchmarks/README.md).")
     ] = False,
     debug: Debug = False,
 ) -> None:
-    """Seconds per epoch, GFLOP/s, % of sgemm peak and peak RSS of nnrun, PyTorch and JAX on the MLP, CNN and CNN7.
+    """Seconds per epoch, GFLOP/s, % of sgemm peak, % of roofline and peak RSS of nnrun, PyTorch and JAX.
+
+    On the MLP, CNN and CNN7. The roofline is each model's least time per epoch on this machine's sgemm peak
+    and memory bandwidth (a triad), op by op (benchmarks/README.md, "The roofline").
 
     Example: nnrun bench --models cnn --batches 200 --reps 3 --frameworks nnrun,jax
     """
@@ -67,7 +76,7 @@ def bench(
         [m.strip() for m in models.split(",") if m.strip()],
         frameworks=None if frameworks is None else [f.strip() for f in frameworks.split(",") if f.strip()],
         reps=reps, batches=batches, warmup=warmup, threads=threads, torch=not no_torch, synthetic=synthetic,
-        startup=not no_startup, peak_size=peak_size, progress=lambda text: console.print(f"[dim]{text}[/]", highlight=False),
+        startup=not no_startup, peak_size=peak_size, triad_mb=triad_mb, progress=lambda text: console.print(f"[dim]{text}[/]", highlight=False),
         command=" ".join(["nnrun bench", *sys.argv[2:]]) if Path(sys.argv[0]).name != "bench.py"
         else " ".join(["python benchmarks/bench.py", *sys.argv[1:]]),
     )  # fmt: skip
