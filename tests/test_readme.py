@@ -47,3 +47,17 @@ def test_every_shipped_config_is_listed_and_every_verb_has_an_example():
     for verb in verbs:
         assert re.search(rf"`nnrun {verb}\b", readme), verb  # in the README's table
         assert re.search(rf"^nnrun {verb}\b", commands, re.M), verb  # and an example in docs/commands.md
+
+
+def test_the_readme_counts_the_slow_tests_as_pytest_does():
+    import subprocess
+    import sys
+
+    listed = subprocess.run(
+        [sys.executable, "-m", "pytest", "-m", "slow", "--collect-only", "-q", "-p", "no:cacheprovider"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=True,
+    ).stdout  # fmt: skip
+    items = [line for line in listed.splitlines() if "::" in line]
+    functions = {item.split("[")[0] for item in items}
+    readme = (ROOT / "README.md").read_text()
+    assert f"{len(items)} items in {len(functions)} test functions" in " ".join(readme.split())

@@ -362,15 +362,8 @@ def run_wanted(item: RunItem) -> Wanted:
         {key: float(timings[key]) for key in ("train_seconds", "samples_per_sec") if number(timings.get(key))}
     )
     tags = {
-        ID: item.id,
+        **common_tags(item, "trial" if item.trial else "run", summary, run.config, run.path),
         ATTEMPT: str(summary.get("started_at")),
-        "nnrun.kind": "trial" if item.trial else "run",
-        "nnrun.status": item.status,
-        "nnrun.version": str((summary.get("versions") or {}).get("nnrun", "")),
-        "nnrun.cpu": cpu(summary),
-        "nnrun.config_hash": config_hash(run.config),
-        "nnrun.command": item.command,
-        "nnrun.path": str(run.path.resolve()),
     }
     if item.trial:
         tags.update({"nnrun.trial": str(item.trial["trial"]), "nnrun.point": str(item.trial.get("point"))})
@@ -392,6 +385,21 @@ def run_wanted(item: RunItem) -> Wanted:
     )  # fmt: skip
 
 
+def common_tags(item: Any, kind: str, summary: dict[str, Any], config: dict[str, Any], path: Path) -> dict[str, str]:
+    """The tags every exported run carries: its nnrun id, kind, status, version, CPU, config hash, command and
+    folder. `summary` is the run's (a sweep's: its first trial's)."""
+    return {
+        ID: item.id,
+        "nnrun.kind": kind,
+        "nnrun.status": item.status,
+        "nnrun.version": str((summary.get("versions") or {}).get("nnrun", "")),
+        "nnrun.cpu": cpu(summary),
+        "nnrun.config_hash": config_hash(config),
+        "nnrun.command": item.command,
+        "nnrun.path": str(path.resolve()),
+    }
+
+
 def sweep_wanted(item: SweepItem) -> Wanted:
     """The parent run: the best point as params and metrics (its seed means), the tables and figures as
     artifacts. Its metrics are logged at the number of trials exported, so a grown study's history shows."""
@@ -408,16 +416,7 @@ def sweep_wanted(item: SweepItem) -> Wanted:
     starts = [seconds(trial.run.summary.get("started_at")) for trial in item.trials]
     ends = [seconds(trial.run.summary.get("updated_at")) for trial in item.trials]
     first = next((trial.run.summary for trial in item.trials), {})
-    tags = {
-        ID: item.id,
-        "nnrun.kind": "sweep",
-        "nnrun.status": item.status,
-        "nnrun.version": str((first.get("versions") or {}).get("nnrun", "")),
-        "nnrun.cpu": cpu(first),
-        "nnrun.config_hash": config_hash(sweep.base),
-        "nnrun.command": item.command,
-        "nnrun.path": str(sweep.path.resolve()),
-    }
+    tags = common_tags(item, "sweep", first, sweep.base, sweep.path)
     if best:
         tags["nnrun.best_point"] = str(best.get("point"))
     if (sweep.path / "summary.md").is_file():
