@@ -13,7 +13,6 @@ from nnrun.cli.options import ConfigPath, Debug, Overrides
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from nnrun.config import Config
     from nnrun.data import DataShape
     from nnrun.model import Sequential
 
@@ -39,12 +38,13 @@ def check(config: ConfigPath, overrides: Overrides = None, sanity: Sanity = Fals
     from rich.console import Console  # imported here: keeps `nnrun --help` fast
     from rich.markup import escape
 
+    from nnrun.checks.data import against_data
     from nnrun.config import load_config
     from nnrun.model import Sequential
 
     cfg = load_config(config, overrides or ())
     model = Sequential.from_config(cfg.resolved()["model"], dtype=cfg.dtype, seed=cfg.seed)
-    data, warning = check_data(cfg, model)
+    data, warning = against_data(cfg, model)
     console = Console()
     console.print(summary_table(cfg.name, model))
     if data is not None:
@@ -72,30 +72,6 @@ def check(config: ConfigPath, overrides: Overrides = None, sanity: Sanity = Fals
         )
     if sanity:
         print_sanity(console, cfg)
-
-
-def check_data(cfg: Config, model: Sequential) -> tuple[DataShape | None, str | None]:
-    """The data's shape and classes, checked against the loss and the model as `train` checks them, and a
-    warning: why the data was not checked, or that its files are missing. Raises what `train` would raise."""
-    from nnrun.data import DataNotFound, peek_dataset
-    from nnrun.model import check_fits
-    from nnrun.registry import LOSSES
-
-    resolved = cfg.resolved()
-    try:
-        data = peek_dataset(resolved["data"])
-    except DataNotFound as error:
-        return None, f"data not checked: {error.what}" + (f"\n  {error.hint}" if error.hint else "")
-    if data is None:
-        return None, f"data not checked: dataset '{resolved['data']['dataset']}' tells its shape only once loaded"
-    loss = LOSSES.build(resolved["loss"], where="loss")
-    loss.check_targets(data.num_classes)
-    check_fits(model, loss, data.input_shape, data.num_classes)
-    if data.where is None and not data.downloads:
-        where = resolved["data"].get("path")
-        how = f"check data.path ({where})" if where else f"`nnrun data download {data.name}` gets them or says how"
-        return data, f"{data.name}'s files were not found, and `train` cannot start without them: {how}"
-    return data, None
 
 
 def describe(data: DataShape) -> str:
