@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("Sequential", ("nnrun.model",)),
     ("reading run and sweep folders, drawing and exporting them", ("nnrun.results", "nnrun.report", "nnrun.export")),
     ("one run's lifecycle", ("nnrun.runs",)),
-    ("gradcheck, sanity, verify", ("nnrun.checks",)),
+    ("gradcheck, sanity, verify, a config against its data", ("nnrun.checks",)),
     ("studies", ("nnrun.sweeps",)),
     ("the reports' experiments", ("nnrun.reproduce",)),
     ("nnrun bench", ("nnrun.bench",)),
