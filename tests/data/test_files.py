@@ -12,6 +12,7 @@ from nnrun.data import get_loader
 from nnrun.data.files import Csv, ImageFolder, Npz
 from nnrun.errors import DataError
 from nnrun.registry import DATASETS
+from tests.helpers.csv_cases import CSV_LAYOUT_ERRORS
 
 PIL = pytest.importorskip("PIL.Image")
 
@@ -174,18 +175,11 @@ def test_csv_holds_out_a_test_split_by_default(tmp_path):
 @pytest.mark.parametrize(
     "text, options, message",
     [
-        ("a,label\n1,0\n\n2,1,3\n", {}, r"d.csv:4: 3 fields, expected 2"),
         ("a,label\n1,0\n2,1\n", {"header": False}, r"d.csv:1: column '1' holds 'label', expected a finite number"),
         ("a,b,label\n1,2,0\n1,x,1\n", {}, r"d.csv:3: column 'b' holds 'x', expected a finite number"),
         ("a,label\n1,0\nnan,1\n", {}, r"d.csv:3: column 'a' holds 'nan'"),
         ("a,label\n1,0\n,1\n", {}, r"d.csv:3: column 'a' holds ''"),
-        ("a,b\n1,0\n", {"label": "c"}, r"data.label: .*d.csv has no column 'c'; its columns are a, b"),
-        ("1,0\n2,1\n", {"label": "c"}, r"'c' is a column name, but .*d.csv has no header row"),
-        ("1,0\n", {"label": 5}, r"there is no column 5; .*d.csv has 2 columns"),
-        ("", {}, r"d.csv is empty"),
-        ("a,label\n", {}, r"d.csv has no data rows after the header"),
-        ("label\n1\n", {}, r"d.csv has only a label column"),
-        ("label,a\n-1,0\n", {}, r"d.csv: train labels include -1"),
+        *CSV_LAYOUT_ERRORS,
     ],
 )  # fmt: skip
 def test_csv_errors_name_the_file_and_line(tmp_path, text, options, message):

@@ -13,6 +13,7 @@ import pytest
 
 from nnrun.data import DataNotFound, images, load_dataset, peek_dataset
 from nnrun.errors import ConfigError, DataError
+from tests.helpers.csv_cases import CSV_LAYOUT_ERRORS
 
 PIL = pytest.importorskip("PIL.Image")
 
@@ -87,19 +88,7 @@ def test_a_csv_with_a_second_file_for_the_test_split(tmp_path):
     assert peek_dataset(section).class_names == load_dataset({**section, "val": 0}, 0).class_names == ["0", "a", "b"]
 
 
-@pytest.mark.parametrize(
-    "text, options, message",
-    [
-        ("a,b\n1,0\n", {"label": "c"}, r"data.label: .*d.csv has no column 'c'; its columns are a, b"),
-        ("1,0\n2,1\n", {"label": "c"}, r"'c' is a column name, but .*d.csv has no header row"),
-        ("1,0\n", {"label": 5}, r"there is no column 5; .*d.csv has 2 columns"),
-        ("a,label\n1,0\n\n2,1,3\n", {}, r"d.csv:4: 3 fields, expected 2"),
-        ("", {}, r"d.csv is empty"),
-        ("a,label\n", {}, r"d.csv has no data rows after the header"),
-        ("label\n1\n", {}, r"d.csv has only a label column"),
-        ("label,a\n-1,0\n", {}, r"d.csv: train labels include -1"),
-    ],
-)  # fmt: skip
+@pytest.mark.parametrize("text, options, message", CSV_LAYOUT_ERRORS)
 def test_csv_errors_are_the_loaders(tmp_path, text, options, message):
     (tmp_path / "d.csv").write_text(text)
     section = {"dataset": "csv", "path": str(tmp_path / "d.csv"), **options}
