@@ -27,6 +27,8 @@ nnrun.runs.folder and nnrun.sweeps write them; this module, plots and reports on
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -238,3 +240,29 @@ def sweep_status(path: Path, statuses: list[str]) -> str:
     if statuses and all(status == "failed" for status in statuses):
         return "failed"
     return "completed" if statuses and all(status in TRIAL_ENDED for status in statuses) else "interrupted"
+
+
+# folders an export writes beside runs: MLflow's artifacts hold copies of config.yaml that are not runs
+NOT_RUNS = ("mlartifacts", "mlruns")
+
+
+def run_folders(root: Path, on_error: Callable[[Path, OSError], None] | None = None) -> Iterator[tuple[str, Path]]:
+    """("run" | "sweep", path) for `root` and each folder below it that holds a config.yaml or a sweep.yaml, in
+    path order; nothing inside such a folder is looked at (a sweep's trials are its own), nor hidden folders,
+    nor NOT_RUNS. A folder that cannot be listed goes to `on_error`, or raises its OSError without one."""
+    try:
+        entries = list(os.scandir(root))
+    except OSError as error:
+        if on_error is None:
+            raise
+        on_error(root, error)
+        return
+    names = {entry.name for entry in entries}
+    if "sweep.yaml" in names:
+        yield "sweep", root
+    elif "config.yaml" in names:
+        yield "run", root
+    else:
+        for entry in sorted(entries, key=lambda entry: entry.name):
+            if entry.is_dir(follow_symlinks=False) and not entry.name.startswith(".") and entry.name not in NOT_RUNS:
+                yield from run_folders(root / entry.name, on_error)

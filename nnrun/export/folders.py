@@ -23,7 +23,7 @@ import yaml
 
 from nnrun.errors import NnrunError, RunError
 from nnrun.io import inline, read_csv
-from nnrun.results import Run, Sweep, load_run, load_sweep, sweep_status
+from nnrun.results import Run, Sweep, load_run, load_sweep, run_folders, sweep_status
 
 EXPORT_FORMAT = "1"  # in every fingerprint: a change to what an export writes re-exports every run once
 RUN_FILES = ("config.yaml", "summary.json", "summary.md", "metrics.csv", "timing.csv", "model.npz")
@@ -115,7 +115,7 @@ def read_folders(paths: list[str | Path]) -> Folders:
     for path in map(Path, paths):
         if not path.is_dir():
             raise RunError(f"{path} {'is not a folder' if path.exists() else 'does not exist'}", hint=HINT)
-        folders = list(walk(path))
+        folders = list(run_folders(path))
         if not folders:
             raise RunError(f"{path} holds no run folder (config.yaml) or sweep folder (sweep.yaml)", hint=HINT)
         for kind, folder in folders:
@@ -129,22 +129,6 @@ def read_folders(paths: list[str | Path]) -> Folders:
             else:
                 found.not_started.append(folder)
     return found
-
-
-def walk(path: Path):
-    """("run" | "sweep", folder) for `path` and each folder below it that holds a config.yaml or a sweep.yaml, in
-    path order; nothing inside such a folder is looked at, nor hidden folders, nor MLflow's own (an export's
-    artifacts hold copies of config.yaml)."""
-    if (path / "sweep.yaml").is_file():
-        yield "sweep", path
-    elif (path / "config.yaml").is_file():
-        yield "run", path
-    else:
-        for child in sorted(path.iterdir()):
-            if child.is_dir() and not child.is_symlink() and not child.name.startswith(".") and child.name not in (
-                "mlartifacts", "mlruns",
-            ):  # fmt: skip
-                yield from walk(child)
 
 
 def read_run(path: Path) -> RunItem | None:

@@ -9,9 +9,8 @@ the config values in which they differ, as `nnrun plot RUN RUN` labels them (nnr
 from __future__ import annotations
 
 import json
-import os
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +22,7 @@ from rich.text import Text
 from nnrun.errors import RunError, did_you_mean
 from nnrun.io import inline
 from nnrun.report.compare import differences, flatten, labels
-from nnrun.results import Run, load_sweep, metric_cell, metric_title, sweep_status
+from nnrun.results import Run, load_sweep, metric_cell, metric_title, run_folders, sweep_status
 
 # --sort KEY: the field it sorts by, and whether the largest comes first (the newest, the most accurate)
 SORT_KEYS = {
@@ -80,7 +79,7 @@ def list_folders(root: str | Path, warn: Callable[[str], None]) -> list[Listed]:
     if not root.is_dir():
         raise RunError(f"{root} is not a folder", hint="pass a folder of runs, such as results/")
     listed, skipped = [], 0
-    for kind, path in folders(root, warn):
+    for kind, path in run_folders(root, lambda folder, error: warn(f"skipped {folder}: {why(error)}")):
         try:
             listed.append(read_run(path) if kind == "run" else read_sweep(path))
         except (OSError, ValueError, TypeError, KeyError, AttributeError, yaml.YAMLError, RunError) as error:
@@ -92,25 +91,6 @@ def list_folders(root: str | Path, warn: Callable[[str], None]) -> list[Listed]:
             what, hint="see the lines above" if skipped else "train one: nnrun train configs/quickstart.yaml"
         )
     return listed
-
-
-def folders(root: Path, warn: Callable[[str], None]) -> Iterator[tuple[str, Path]]:
-    """("run" | "sweep", path) for each folder under `root` that holds a config.yaml or a sweep.yaml, in path
-    order; nothing inside such a folder is looked at (a sweep's trials are its own), nor hidden folders."""
-    try:
-        entries = list(os.scandir(root))
-    except OSError as error:
-        warn(f"skipped {root}: {why(error)}")
-        return
-    names = {entry.name for entry in entries}
-    if "sweep.yaml" in names:
-        yield "sweep", root
-    elif "config.yaml" in names:
-        yield "run", root
-    else:
-        for entry in sorted(entries, key=lambda entry: entry.name):
-            if entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
-                yield from folders(root / entry.name, warn)
 
 
 def read_run(path: Path) -> Listed:

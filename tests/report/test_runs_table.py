@@ -190,6 +190,15 @@ def test_folders_that_cannot_be_read_are_skipped_with_a_warning(tmp_path):
     assert "'spec'" in by_folder[str(tmp_path / "other" / "sweep-1")]
 
 
+def test_an_exports_mlflow_folders_beside_the_runs_are_not_runs(tmp_path):
+    fake_run(tmp_path / "small" / "good")
+    copy = tmp_path / "mlartifacts" / "small" / "1a2b" / "artifacts"  # `nnrun export` run in results/
+    copy.mkdir(parents=True)
+    (copy / "config.yaml").write_text((tmp_path / "small" / "good" / "config.yaml").read_text())
+    rows, warnings = listed(tmp_path)
+    assert [row.path.name for row in rows] == ["good"] and warnings == []
+
+
 def test_a_missing_folder_or_one_without_runs_is_an_error(tmp_path):
     with pytest.raises(RunError, match="does not exist") as error:
         listed(tmp_path / "nowhere")
