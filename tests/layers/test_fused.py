@@ -175,3 +175,32 @@ def test_maxpool_channels_last_matches_the_nchw_pool(window, relu, dtype, height
     np.testing.assert_array_equal(y, expected)
     np.testing.assert_array_equal(argmax, expected_argmax)
     assert relu or np.isnan(y).any()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("relu", [True, False], ids=["relu", "no-relu"])
+@pytest.mark.parametrize("window", [(2, 2, 2, 2), (3, 3, 2, 2), (2, 2, 1, 1)], ids=["2x2", "3x3-s2", "2x2-s1"])
+@pytest.mark.parametrize("height, width", [(6, 8), (7, 9)], ids=["even", "odd"])
+def test_unpool_channels_last_matches_a_numpy_reference(window, relu, dtype, height, width):
+    # the pooled gradient summed into each window's winner, channels-last, 0 everywhere else (odd rows and
+    # columns no window covers, padded lanes), with relu's mask on y; bit for bit, a -0.0 dy giving +0.0
+    from nnrun.kernels import pool as kernels
+
+    kh, kw, sh, sw = window
+    filters, lanes, n = 5, 16, 3
+    rng = np.random.default_rng(6)
+    x = rng.integers(-3, 4, (n, filters, height, width)).astype(dtype)
+    out_shape = (n, filters, (height - kh) // sh + 1, (width - kw) // sw + 1)
+    y, argmax = np.empty(out_shape, dtype), np.empty(out_shape, np.int64)
+    kernels.maxpool_forward(x, kh, kw, sh, sw, y, argmax)
+    y[0, 1, 0, 0] = np.nan  # passes relu's mask
+    dy = rng.standard_normal(out_shape).astype(dtype)
+    dy[1, 2, 1, 1] = -0.0
+    expected = np.zeros((n, height * width, lanes), dtype)
+    for b, f, oh, ow in np.ndindex(*out_shape):
+        if not (relu and y[b, f, oh, ow] <= 0):
+            expected[b, argmax[b, f, oh, ow], f] += dy[b, f, oh, ow]
+    grads = np.full((n, height, width, lanes), 7, dtype)
+    kernels.unpool_channels_last(dy, argmax, y, relu, kh, kw, sh, sw, grads)
+    np.testing.assert_array_equal(grads.reshape(expected.shape), expected)
+    assert not np.signbit(grads[grads == 0]).any()
