@@ -14,7 +14,9 @@ wide rows: no waste). The accumulators live in a stack array (`_registers`) that
 registers once the constant-trip loops over them are unrolled, and the kernels ask for 512-bit
 vectors, which LLVM otherwise avoids on AVX-512 CPUs (it prefers 256-bit ones). The parallel loops
 are over examples (forward) and over blocks of taps (weight gradient), so every sum is added in the
-same order whatever the thread count: results are identical with 1 or 2 threads.
+same order whatever the thread count: results are identical with 1 or 2 threads. Every kernel loads by
+unsigned index (U) rather than through slices, whose bounds numba wraps and clamps on every tap: 2-15%
+faster on the Xeon and on AVX2, the same sums (figures in benchmarks/README.md).
 
 The blocks above fit AVX-512's 32 registers of 16 floats. Where numba compiles without AVX-512 (AVX2:
 16 registers of 8 floats), 14 x 16 sums would need 28 registers and LLVM spills them to the stack, so
@@ -45,6 +47,7 @@ EXAMPLES = 8  # the weight gradients sum this many examples in registers, then a
 # Unsigned constants for the kernels' index arithmetic: an index of type uintp skips numba's wraparound
 # of negative indices, and uintp + uintp stays unsigned where uintp + a literal 1 becomes int64.
 U = tuple(np.uintp(k) for k in range(LANES))
+HALF = np.uintp(LANES)  # the second vector of a 32-channel block
 
 
 def _has_avx512() -> bool:
@@ -114,18 +117,21 @@ def correlate(planes, weight_t, offsets, width, out):
         x = planes[n]
         for oh in range(out_h):
             for ow0 in range(0, out_w, 14):
-                start = oh * width + ow0
+                start = np.uintp(oh * width + ow0)
                 for f0 in range(0, filters, 16):
                     for k in range(14):
                         for lane in range(16):
                             acc[k, lane] = 0
+                    f = np.uintp(f0)
                     for r in range(rows):
-                        xs = x[offsets[r] + start : offsets[r] + start + 14]
-                        w = weight_t[r, f0 : f0 + 16]
-                        x0, x1, x2, x3, x4, x5, x6 = xs[0], xs[1], xs[2], xs[3], xs[4], xs[5], xs[6]
-                        x7, x8, x9, x10, x11, x12, x13 = xs[7], xs[8], xs[9], xs[10], xs[11], xs[12], xs[13]
+                        p = np.uintp(offsets[r]) + start
+                        w = weight_t[r]
+                        x0, x1, x2, x3 = x[p], x[p + U[1]], x[p + U[2]], x[p + U[3]]
+                        x4, x5, x6, x7 = x[p + U[4]], x[p + U[5]], x[p + U[6]], x[p + U[7]]
+                        x8, x9, x10, x11 = x[p + U[8]], x[p + U[9]], x[p + U[10]], x[p + U[11]]
+                        x12, x13 = x[p + U[12]], x[p + U[13]]
                         for lane in range(16):
-                            v = w[lane]
+                            v = w[f + U[lane]]
                             acc[0, lane] += x0 * v
                             acc[1, lane] += x1 * v
                             acc[2, lane] += x2 * v
@@ -161,18 +167,20 @@ def correlate_wide(planes, weight_t, offsets, width, out):
         x = planes[n]
         for oh in range(out_h):
             for ow0 in range(0, out_w, 7):
-                start = oh * width + ow0
+                start = np.uintp(oh * width + ow0)
                 for f0 in range(0, filters, 32):
                     for k in range(7):
                         for lane in range(32):
                             acc[k, lane] = 0
+                    f = np.uintp(f0)
                     for r in range(rows):
-                        xs = x[offsets[r] + start : offsets[r] + start + 7]
-                        w = weight_t[r, f0 : f0 + 32]
-                        x0, x1, x2, x3, x4, x5, x6 = xs[0], xs[1], xs[2], xs[3], xs[4], xs[5], xs[6]
+                        p = np.uintp(offsets[r]) + start
+                        w = weight_t[r]
+                        x0, x1, x2, x3 = x[p], x[p + U[1]], x[p + U[2]], x[p + U[3]]
+                        x4, x5, x6 = x[p + U[4]], x[p + U[5]], x[p + U[6]]
                         for lane in range(16):
-                            u = w[lane]
-                            v = w[16 + lane]
+                            u = w[f + U[lane]]
+                            v = w[f + HALF + U[lane]]
                             acc[0, lane] += x0 * u
                             acc[0, 16 + lane] += x0 * v
                             acc[1, lane] += x1 * u
@@ -199,10 +207,7 @@ def correlate_narrow(planes, weight_t, offsets, width, out):
 
     The 14 x 16 blocks need 28 of AVX2's 16 vector registers, and LLVM spills the sums to the stack.
     5 x 16 is 10 registers of sums, 2 of weights and the pixels' broadcasts (6 x 16 pads the 14-wide rows
-    to 18; 7 x 16 spills). Loads by unsigned index (U) rather than through slices, whose bounds numba wraps
-    and clamps on every tap. (The same change slowed the 14 x 16 `correlate` where it spills, on AVX2, and
-    was not measured on AVX-512, so the wide kernels keep their slices.) Figures in
-    benchmarks/README.md.
+    to 18; 7 x 16 spills). Figures in benchmarks/README.md.
     out: (N, OH, OW, F) with OW a multiple of NARROW_PIXELS, F a multiple of LANES.
     """
     n_batch = planes.shape[0]
@@ -266,6 +271,7 @@ def correlate_weights(planes, grads, offsets, width, out, threads):
                     for k in range(14):
                         for lane in range(16):
                             acc[k, lane] = 0
+                    f = np.uintp(f0)
                     for n in range(first, min(first + EXAMPLES, n_batch)):
                         x = planes[n]
                         g = grads[n]
@@ -273,13 +279,13 @@ def correlate_weights(planes, grads, offsets, width, out, threads):
                             row = np.uintp(oh * width)
                             for ow in range(out_w):
                                 p = row + np.uintp(ow)
-                                gv = g[oh, ow, f0 : f0 + 16]
+                                gv = g[oh, ow]
                                 x0, x1, x2, x3 = x[o0 + p], x[o1 + p], x[o2 + p], x[o3 + p]
                                 x4, x5, x6, x7 = x[o4 + p], x[o5 + p], x[o6 + p], x[o7 + p]
                                 x8, x9, x10, x11 = x[o8 + p], x[o9 + p], x[o10 + p], x[o11 + p]
                                 x12, x13 = x[o12 + p], x[o13 + p]
                                 for lane in range(16):
-                                    v = gv[lane]
+                                    v = gv[f + U[lane]]
                                     acc[0, lane] += x0 * v
                                     acc[1, lane] += x1 * v
                                     acc[2, lane] += x2 * v
@@ -319,6 +325,7 @@ def correlate_weights_wide(planes, grads, offsets, width, out, threads):
                     for k in range(7):
                         for lane in range(32):
                             acc[k, lane] = 0
+                    f = np.uintp(f0)
                     for n in range(first, min(first + EXAMPLES, n_batch)):
                         x = planes[n]
                         g = grads[n]
@@ -326,12 +333,12 @@ def correlate_weights_wide(planes, grads, offsets, width, out, threads):
                             row = np.uintp(oh * width)
                             for ow in range(out_w):
                                 p = row + np.uintp(ow)
-                                gv = g[oh, ow, f0 : f0 + 32]
+                                gv = g[oh, ow]
                                 x0, x1, x2, x3 = x[o0 + p], x[o1 + p], x[o2 + p], x[o3 + p]
                                 x4, x5, x6 = x[o4 + p], x[o5 + p], x[o6 + p]
                                 for lane in range(16):
-                                    u = gv[lane]
-                                    v = gv[16 + lane]
+                                    u = gv[f + U[lane]]
+                                    v = gv[f + HALF + U[lane]]
                                     acc[0, lane] += x0 * u
                                     acc[0, 16 + lane] += x0 * v
                                     acc[1, lane] += x1 * u
