@@ -17,6 +17,9 @@ InitSpec = str | dict[str, Any] | None
 # product computed as (weight @ dy.T).T runs 1.1-1.5x faster from 512 units at a batch of up to 64 and
 # slower elsewhere (benchmarks/README.md). Both give the same sums, bit for bit, on the builds measured.
 TRANSPOSED_DX = (64, 512)  # (largest batch, fewest units)
+# For a classifier's few units, OpenBLAS multiplies dy by a contiguous copy of weight.T faster than by the
+# transposed view, the same sums (benchmarks/README.md).
+COPIED_DX_UNITS = 10
 
 
 @LAYERS.register("dense")
@@ -78,6 +81,8 @@ class Dense(Layer):
         weight = self.params["weight"]
         if len(dy) <= TRANSPOSED_DX[0] and self.units >= TRANSPOSED_DX[1]:
             return np.ascontiguousarray((weight @ dy.T).T)
+        if self.units <= COPIED_DX_UNITS:
+            return dy @ np.ascontiguousarray(weight.T)
         return dy @ weight.T
 
     def flops(self) -> int:

@@ -19,7 +19,8 @@ def built(in_features, dtype=np.float64, **kwargs) -> Dense:
 
 
 @pytest.mark.parametrize("use_bias", [True, False], ids=["bias", "no_bias"])
-@pytest.mark.parametrize("n, fan_in, units", [(4, 5, 3), (1, 3, 7), (6, 1, 1)])
+# (2, 3, 512) takes the input gradient as (W @ dy.T).T, (4, 5, 3) through a copy of W.T (dense.py)
+@pytest.mark.parametrize("n, fan_in, units", [(4, 5, 3), (1, 3, 7), (6, 1, 1), (2, 3, 512), (3, 2, 11)])
 def test_gradcheck(n, fan_in, units, use_bias):
     layer = built(fan_in, units=units, use_bias=use_bias, bias_init={"type": "normal", "std": 1.0})
     x = np.random.default_rng(2).standard_normal((n, fan_in))
@@ -47,6 +48,24 @@ def test_forward_backward_match_numpy(dtype):
     np.testing.assert_allclose(layer.grads["bias"], dy.sum(axis=0), rtol=1e-5)
     # the optimizer holds these arrays: they are written in place, never replaced
     assert layer.grads["weight"] is grad_w and layer.grads["bias"] is grad_b
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "n, units",
+    [(8, 512), (64, 600), (65, 512), (8, 10), (8, 11)],
+    ids=["transposed", "transposed-at-64", "plain-past-64", "copied", "plain"],
+)
+def test_every_input_gradient_product_is_dy_times_the_transposed_weight(n, units, dtype):
+    # dense.py picks the product's order by shape (TRANSPOSED_DX, COPIED_DX_UNITS); each is dy @ W.T, C order
+    layer = built(40, dtype, units=units)
+    rng = np.random.default_rng(4)
+    layer.forward(rng.standard_normal((n, 40)).astype(dtype), train=True)
+    dy = rng.standard_normal((n, units)).astype(dtype)
+    dx = layer.backward(dy)
+    assert dx.shape == (n, 40) and dx.dtype == dtype and dx.flags.c_contiguous
+    expected = dy.astype(np.float64) @ layer.params["weight"].T.astype(np.float64)
+    np.testing.assert_allclose(dx, expected, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-5)
 
 
 def test_initialisation_uses_defaults_and_init_rng():
