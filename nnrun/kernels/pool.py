@@ -229,7 +229,8 @@ def _maxpool_channels_last_any(src, bias, relu, plane_width, kh, kw, sh, sw, y, 
                     argmax[n, f, oh, ow] = where[f]
 
 
-def unpool_channels_last(dy, argmax, y, relu, kh, kw, sh, sw, grads):
+@numba.njit(cache=True, parallel=True)
+def unpool_channels_last(dy, argmax, y, relu, grads):
     """The gradient of maxpool_channels_last, channels-last, for nnrun.kernels.direct.correlate_weights.
 
     grads[n, h, w, f] = the sum of dy[n, f, oh, ow] over the windows whose winner is h*W + w, leaving out
@@ -238,55 +239,6 @@ def unpool_channels_last(dy, argmax, y, relu, kh, kw, sh, sw, grads):
     dy, argmax, y: (N, F, OH, OW); grads: (N, H, W, F' >= F). The argmax indexes rows of (H*W, F'), which
     is cheaper than dividing it into the winner's row and column (figures in benchmarks/README.md).
     """
-    if kh == 2 and kw == 2 and sh == 2 and sw == 2:
-        _unpool_channels_last_2x2(dy, argmax, y, relu, grads)
-    else:
-        _unpool_channels_last_any(dy, argmax, y, relu, grads)
-
-
-@numba.njit(cache=True, parallel=True)
-def _unpool_channels_last_2x2(dy, argmax, y, relu, grads):
-    """unpool_channels_last for 2x2 windows, stride 2, which tile the plane: every entry is written once,
-    a whole vector of channels at a time, instead of zeroing the plane and adding each dy to its winner.
-
-    A row of dy, argmax and y is transposed to channels-last through small buffers first. A winner gets
-    0 + dy, as the sum from zero gives it (a -0.0 becomes +0.0). Figures in benchmarks/README.md.
-    """
-    n_batch, filters, out_h, out_w = dy.shape
-    height, width, lanes = grads.shape[1], grads.shape[2], grads.shape[3]
-    for n in numba.prange(n_batch):
-        g = np.zeros((out_w, lanes), dtype=grads.dtype)  # channels past `filters` stay 0
-        where = np.full((out_w, lanes), -1, dtype=np.int64)
-        zero = g[0, 0]  # a 0 of the dtype: a literal 0 would make numba compute in float64
-        for oh in range(out_h):
-            for f in range(filters):
-                for ow in range(out_w):
-                    value = dy[n, f, oh, ow]
-                    if relu and y[n, f, oh, ow] <= 0:  # a NaN passes, as in relu_backward
-                        value = zero
-                    g[ow, f] = zero + value
-                    where[ow, f] = argmax[n, f, oh, ow]
-            for i in range(2):
-                h = 2 * oh + i
-                for ow in range(out_w):
-                    for j in range(2):
-                        at = h * width + 2 * ow + j
-                        dst = grads[n, h, 2 * ow + j]
-                        g_row = g[ow]
-                        where_row = where[ow]
-                        for f in range(lanes):
-                            dst[f] = g_row[f] if where_row[f] == at else zero
-                for w in range(2 * out_w, width):  # a last odd column no window covers
-                    for f in range(lanes):
-                        grads[n, h, w, f] = zero
-        for h in range(2 * out_h, height):  # a last odd row no window covers
-            for w in range(width):
-                for f in range(lanes):
-                    grads[n, h, w, f] = zero
-
-
-@numba.njit(cache=True, parallel=True)
-def _unpool_channels_last_any(dy, argmax, y, relu, grads):
     n_batch, filters, out_h, out_w = dy.shape
     for n in numba.prange(n_batch):
         plane = grads[n].reshape(-1, grads.shape[3])  # (H*W, F'): the argmax indexes its rows, no division

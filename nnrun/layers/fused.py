@@ -71,19 +71,10 @@ class ConvPool:
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
-        pool = self.pool
-        dy = np.ascontiguousarray(dy, dtype=pool.dtype)
+        dy = np.ascontiguousarray(dy, dtype=self.pool.dtype)
 
         def fill(grads: np.ndarray, start: int, stop: int) -> None:
-            kernels.unpool_channels_last(
-                dy[start:stop],
-                self.argmax[start:stop],
-                self.y[start:stop],
-                self.relu,
-                *pool._size,
-                *pool._stride,
-                grads,
-            )
+            kernels.unpool_channels_last(dy[start:stop], self.argmax[start:stop], self.y[start:stop], self.relu, grads)
 
         return self.conv.backward_sums(fill, dy.shape[0])
 

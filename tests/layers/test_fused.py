@@ -201,6 +201,6 @@ def test_unpool_channels_last_matches_a_numpy_reference(window, relu, dtype, hei
         if not (relu and y[b, f, oh, ow] <= 0):
             expected[b, argmax[b, f, oh, ow], f] += dy[b, f, oh, ow]
     grads = np.full((n, height, width, lanes), 7, dtype)
-    kernels.unpool_channels_last(dy, argmax, y, relu, kh, kw, sh, sw, grads)
+    kernels.unpool_channels_last(dy, argmax, y, relu, grads)
     np.testing.assert_array_equal(grads.reshape(expected.shape), expected)
     assert not np.signbit(grads[grads == 0]).any()
