@@ -7,6 +7,10 @@ the second is a cache miss: the kernel is compiled again and its file rewritten,
 Processes that need one kernel at once (a sweep's workers, `nnrun compile`'s, two runs started together)
 would each compile it, seconds of work apiece. A lock file beside the kernel's cache index lets one
 compile while the others wait, then load what it saved.
+
+To compile in parallel processes, a process must know which (kernel, type signature) pairs a pass over a
+model calls before it has compiled any of them: `listing_uncached` runs such a pass with every kernel
+left out, and `compile_uncached` is what each process then does with the list (nnrun/runs/compiling.py).
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ import os
 import tempfile
 import threading
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from types import ModuleType
+from typing import Any
 
 import numba
 from numba.core.caching import FunctionCache, IndexDataCacheFile
@@ -29,6 +34,7 @@ try:
     import fcntl
 except ImportError:  # not POSIX: processes may compile a kernel twice, which costs time and nothing else
     fcntl = None
+LOCKING = fcntl is not None
 
 
 class RepairingCacheFile(IndexDataCacheFile):
@@ -80,16 +86,27 @@ def compile_one_at_a_time(modules: Iterable[ModuleType]) -> None:
     this process could otherwise hold one lock and wait for the other.
     """
     for module in modules:
-        for kernel in vars(module).values():
+        for name, kernel in vars(module).items():
             if isinstance(kernel, Dispatcher) and isinstance(kernel._cache, FunctionCache):
-                kernel.compile = _locked(kernel.compile, kernel._cache._cache_file._index_path + ".lock")
+                _KERNELS[f"{module.__name__}.{name}"] = kernel
+                kernel.compile = _locked(kernel, f"{module.__name__}.{name}")
+
+
+_KERNELS: dict[str, Dispatcher] = {}  # "module.name" -> kernel, for a list sent to another process
+
+
+def kernel(name: str) -> Dispatcher:
+    """The kernel named "module.name" (nnrun.kernels.loss.softmax_cross_entropy), as `listing_uncached` names it."""
+    return _KERNELS[name]
 
 
 class KernelBusy(Exception):
     """Another process is compiling the kernel called, and the caller asked not to wait (`skip_busy`)."""
 
 
-_state = threading.local()  # per thread: skip (raise KernelBusy rather than wait), depth (compiles under way)
+# per thread: skip (raise KernelBusy rather than wait), depth (compiles under way), listing (the list
+# `listing_uncached` fills, or None)
+_state = threading.local()
 
 
 @contextlib.contextmanager
@@ -107,9 +124,17 @@ def skip_busy(enabled: bool = True):
         _state.skip = before
 
 
-def _locked(compile_, path: str):
+def _locked(kernel: Dispatcher, name: str):
+    compile_ = kernel.compile
+    path = kernel._cache._cache_file._index_path + ".lock"
+
     @functools.wraps(compile_)
     def compile_locked(sig):
+        listing = getattr(_state, "listing", None)
+        if listing is not None and not global_compiler_lock.is_locked():  # a call from Python, not from a compile
+            if (name, sig) not in listing and not in_cache(kernel, sig):
+                listing.append((name, sig))
+            return _left_out
         with global_compiler_lock:
             depth = getattr(_state, "depth", 0)
             with _file_lock(path, wait=depth > 0 or not getattr(_state, "skip", False)):
@@ -120,6 +145,68 @@ def _locked(compile_, path: str):
                     _state.depth = depth
 
     return compile_locked
+
+
+def _left_out(*args) -> float:
+    return 0.0  # the loss and sum_squares return a float; every other kernel writes into arrays
+
+
+@contextlib.contextmanager
+def listing_uncached():
+    """Inside, a kernel called from Python is left out: the call does nothing and returns 0.0, and (kernel
+    name, signature) is added to the list yielded, in call order, when numba's cache lacks it.
+
+    Only in a process that has loaded no kernel yet (`any_loaded`): numba calls a loaded kernel without
+    asking, and it would read arrays that left-out kernels never wrote (indices among them).
+    """
+    if any_loaded():
+        raise RuntimeError("a kernel is loaded in this process already: it would run on arrays never written")
+    listed: list[tuple[str, Any]] = []
+    before = getattr(_state, "listing", None)
+    _state.listing = listed
+    try:
+        yield listed
+    finally:
+        _state.listing = before
+
+
+def any_loaded() -> bool:
+    """Whether this process has compiled, or loaded from numba's cache, a kernel for some signature."""
+    return any(kernel.overloads for kernel in _KERNELS.values())
+
+
+def in_cache(kernel: Dispatcher, sig: Any) -> bool:
+    """Whether numba's cache holds `kernel` compiled for `sig` (the key numba's own lookup reads, its file not loaded)."""
+    cache = kernel._cache
+    try:
+        return cache._index_key(sig, kernel.targetctx.codegen()) in cache._cache_file._load_index()
+    except Exception:  # an index that cannot be read counts as missing, as RepairingCacheFile makes it
+        return False
+
+
+def compile_uncached(listed: Sequence[tuple[str, Any]]) -> None:
+    """Compile the listed (kernel name, signature) pairs that numba's cache lacks.
+
+    Several processes can go through one list at once: each takes the first pair that is neither in the
+    cache nor being compiled by another, until only such pairs are left, so that they share the work
+    whatever each pair costs.
+    """
+    left = list(listed)
+    first = 0  # the first pair left that is not being compiled by another process
+    while first < len(left):
+        name, sig = left[first]
+        kernel = _KERNELS[name]
+        if not in_cache(kernel, sig):
+            try:
+                with skip_busy():
+                    kernel.compile(sig)
+            except KernelBusy:
+                first += 1
+                continue
+            except Exception:  # passed over: the caller's own pass over the model raises it where it belongs
+                pass
+        del left[first]
+        first = 0  # from the top again: a pair that was busy may be in the cache by now
 
 
 @contextlib.contextmanager

@@ -435,7 +435,8 @@ class Trainer:
     def compile(self) -> float:
         """Compile the model's kernels on two training examples, so that compile time is measured apart from training."""
         xb, yb = next(batches(self.dataset.splits["train"], 2, self.dtype))
-        return compile_model(self.model, self.loss, self.config, xb, yb)
+        # in as many processes as the run has threads: a sweep's workers share the cores between them
+        return compile_model(self.model, self.loss, self.config, xb, yb, jobs=self.threads)
 
     def finish(self, error: str | None = None) -> Run:
         if self.best_arrays is not None and self.status != "failed":

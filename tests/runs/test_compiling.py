@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from nnrun.kernels import cache as cache_module
 from nnrun.kernels import direct
 from nnrun.runs.compiling import CATALOG, catalog
 from tests.helpers import ROOT
@@ -127,3 +129,85 @@ def test_a_model_that_does_not_build_is_named_before_any_process_starts(tmp_path
     assert done.stderr.startswith(f"error: {config}"), done.stderr
     assert "kernel" in done.stderr and "Traceback" not in done.stderr, done.stderr
     assert not list((tmp_path / "cache").rglob("*.nbi"))
+
+
+# In a fresh process: the pass over catalog models that lists the kernels numba's cache lacks, without
+# compiling any; then, for the first model only, `compile_config` with one helper, or the pass itself.
+LIST_AND_COMPILE = """
+import json, sys
+from nnrun.config.validate import config_from_dict
+from nnrun.kernels import cache
+from nnrun.runs import compiling
+from nnrun.runs.compiling import catalog, uncached_kernels, zero_batch
+
+started = []
+start_helpers = compiling.start_helpers
+compiling.start_helpers = lambda listed, jobs=None: started.extend(start_helpers(listed, jobs)) or started
+how, *labels = sys.argv[1:]
+configs = dict(catalog(["float32", "float64"]))
+lists = {label: uncached_kernels(*zero_batch(config_from_dict(configs[label]))) for label in labels}
+listed, complete = lists[labels[0]]
+if how == "serially":  # no helper: what the pass compiles in this process, kernel by kernel
+    compiling.run_kernels_once(*zero_batch(config_from_dict(configs[labels[0]])))
+elif how == "in parallel":
+    compiling.compile_config(config_from_dict(configs[labels[0]]), jobs=2)  # one helper, whatever the cores
+after, after_complete = uncached_kernels(*zero_batch(config_from_dict(configs[labels[0]])))
+print(json.dumps({
+    "listed": {label: [name for name, _ in found] for label, (found, _) in lists.items()},
+    "complete": [label for label, (_, done) in lists.items() if done],
+    "helpers": [helper.returncode for helper in started],
+    "listed_signatures": sorted(f"{name} {sig}" for name, sig in listed),
+    "compiled_here": sorted(f"{name} {sig}" for name in cache._KERNELS for sig in cache.kernel(name).stats.cache_misses),
+    "in_cache": [cache.in_cache(cache.kernel(name), sig) for name, sig in listed],
+    "listed_after": [[name for name, _ in after], after_complete],
+}))
+"""
+MLP = "mlp (float32)"  # five cheap kernels: a second or two to compile
+
+
+def list_and_compile(cache: Path, how: str, *labels: str) -> dict:
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
+    done = subprocess.run(
+        [sys.executable, "-c", LIST_AND_COMPILE, how, *labels], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "", done.stderr
+    return json.loads(done.stdout)
+
+
+def test_a_pass_lists_each_catalog_models_kernels_without_compiling_one(tmp_path):
+    labels = [label for label, _ in catalog(["float32", "float64"])]
+    found = list_and_compile(tmp_path / "cache", "list only", *labels)
+    assert found["complete"] == labels  # no pass was derailed by the arrays left unwritten
+    assert all(found["listed"][label] for label in labels)
+    assert not list((tmp_path / "cache").rglob("*.nbi"))
+    modules = {name.rsplit(".", 1)[0] for names in found["listed"].values() for name in names}
+    assert modules == {name.rsplit(".", 1)[0] for name in cache_module._KERNELS}  # every module's kernels
+
+
+def test_the_listing_names_what_the_pass_then_compiles(tmp_path):
+    serial = list_and_compile(tmp_path / "cache", "serially", MLP)
+    assert serial["complete"] == [MLP] and serial["helpers"] == []
+    assert {"nnrun.kernels.loss.softmax_cross_entropy", "nnrun.kernels.optim.adam_step"} <= set(serial["listed"][MLP])
+    assert serial["listed_signatures"] == serial["compiled_here"]
+
+
+@pytest.fixture(scope="module")
+def cold_and_warm(tmp_path_factory) -> tuple[dict, dict]:
+    cache = tmp_path_factory.mktemp("numba") / "cache"
+    return list_and_compile(cache, "in parallel", MLP), list_and_compile(cache, "in parallel", MLP)
+
+
+def test_a_run_shares_its_kernels_with_a_helper_and_caches_them_all(cold_and_warm):
+    cold, _ = cold_and_warm
+    assert cold["complete"] == [MLP] and len(cold["listed"][MLP]) == 5
+    assert cold["helpers"] in ([-signal.SIGTERM], [0]), cold["helpers"]  # started, then stopped or done
+    assert all(cold["in_cache"])
+    assert set(cold["compiled_here"]) <= set(cold["listed_signatures"])  # the rest: loaded from the helper's
+    assert cold["listed_after"] == [[], False]  # a loaded kernel would run on arrays never written
+
+
+def test_a_warm_cache_lists_nothing_and_starts_no_helper(cold_and_warm):
+    _, warm = cold_and_warm
+    assert warm["listed"] == {MLP: []} and warm["complete"] == [MLP]
+    assert warm["helpers"] == [] and warm["compiled_here"] == []
