@@ -149,10 +149,19 @@ def test_dense_relu_gives_nan_where_the_layers_do():
 # --- the fused pool kernel against the NCHW pool of the relu'd sums -----------------------------------------
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("relu", [True, False], ids=["relu", "no-relu"])
-@pytest.mark.parametrize("window", [(2, 2, 2, 2), (3, 3, 2, 2), (2, 2, 1, 1)], ids=["2x2", "3x3-s2", "2x2-s1"])
-@pytest.mark.parametrize("height, width", [(6, 8), (7, 9)], ids=["even", "odd"])
+def pool_cases(test):
+    """The channels-last pool kernels' cases: both dtypes, relu or not, three windows, even and odd planes."""
+    for mark in (
+        pytest.mark.parametrize("height, width", [(6, 8), (7, 9)], ids=["even", "odd"]),
+        pytest.mark.parametrize("window", [(2, 2, 2, 2), (3, 3, 2, 2), (2, 2, 1, 1)], ids=["2x2", "3x3-s2", "2x2-s1"]),
+        pytest.mark.parametrize("relu", [True, False], ids=["relu", "no-relu"]),
+        pytest.mark.parametrize("dtype", [np.float32, np.float64]),
+    ):
+        test = mark(test)
+    return test
+
+
+@pool_cases
 def test_maxpool_channels_last_matches_the_nchw_pool(window, relu, dtype, height, width):
     # sums with padded columns and lanes (W' > width, F' > F), NaNs, ties and negatives: the fused kernel
     # must give maxpool_forward's y and argmax of relu(sums + bias) in NCHW, bit for bit
@@ -177,10 +186,7 @@ def test_maxpool_channels_last_matches_the_nchw_pool(window, relu, dtype, height
     assert relu or np.isnan(y).any()
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("relu", [True, False], ids=["relu", "no-relu"])
-@pytest.mark.parametrize("window", [(2, 2, 2, 2), (3, 3, 2, 2), (2, 2, 1, 1)], ids=["2x2", "3x3-s2", "2x2-s1"])
-@pytest.mark.parametrize("height, width", [(6, 8), (7, 9)], ids=["even", "odd"])
+@pool_cases
 def test_unpool_channels_last_matches_a_numpy_reference(window, relu, dtype, height, width):
     # the pooled gradient summed into each window's winner, channels-last, 0 everywhere else (odd rows and
     # columns no window covers, padded lanes), with relu's mask on y; bit for bit, a -0.0 dy giving +0.0
