@@ -15,6 +15,7 @@ from __future__ import annotations
 # nnrun before numpy: its import sets the thread pools' waits that OpenBLAS reads when numpy loads it
 import nnrun  # noqa: F401  # isort: skip
 import argparse
+import itertools
 import tempfile
 import time
 from collections import defaultdict
@@ -82,9 +83,11 @@ def main() -> None:
         line_ops["adam"] = [Op("adam", 0, ADAM_STREAMS * model.num_params() * size)]
         rows = [*forward, "loss", *backward, "adam"]
 
-        split = info["split"]
         shuffle = np.random.default_rng(0)
-        stream = batches(split, batch_size, np.float32, rng=shuffle)
+        # epoch after epoch, as a run draws them: the steps timed may run past the first epoch's end
+        stream = (
+            batch for _ in itertools.count() for batch in batches(info["split"], batch_size, np.float32, rng=shuffle)
+        )
         for _, (xb, yb) in zip(range(args.warmup), stream):
             step(xb, yb)
         totals.clear()
