@@ -214,7 +214,8 @@ def compile_model(
     the batch (xb, yb), in up to `jobs` processes when several are missing (None: one per core); the
     seconds it took. `model` is left as it was."""
     tick = time.perf_counter()
-    listed, _ = uncached_kernels(model, loss, config, xb, yb)
+    # with no helper to share it, the list would only cost a pass and a copy of the model
+    listed = uncached_kernels(model, loss, config, xb, yb)[0] if can_share(jobs) else []
     helpers = start_helpers(listed, jobs)
     try:
         cache.compile_uncached(listed)  # this process's share; then the pass loads the others' and any not listed
@@ -253,12 +254,18 @@ cache.compile_uncached(pickle.loads(listed))
 """
 
 
+def can_share(jobs: int | None) -> bool:
+    """Whether helper processes can share the compiling: more than one job (None: the cores), lock files
+    (without them, all would compile all) and an interpreter to start."""
+    return (jobs or os.cpu_count() or 1) > 1 and cache.LOCKING and bool(sys.executable)
+
+
 def start_helpers(listed: Sequence[tuple[str, Any]], jobs: int | None = None) -> list[subprocess.Popen]:
     """Start processes that compile `listed` beside this one (cache.compile_uncached): jobs - 1 of them
     (None: one per core but this one's), at most one per pair but the first; none where they cannot help.
     Their output goes nowhere: this process's own pass reports whatever they would."""
     count = min(jobs or os.cpu_count() or 1, len(listed)) - 1
-    if count < 1 or not cache.LOCKING or not sys.executable:  # without the lock files, all would compile all
+    if count < 1 or not can_share(jobs):
         return []
     message = pickle.dumps((sys.path, pickle.dumps(listed)))
     helpers = []
